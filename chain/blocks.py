@@ -1,0 +1,221 @@
+"""Blocks: what the coordinator seals and signs once per step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from chain import codec
+from chain.crypto import HASH_BYTES, Hash, sha256
+from chain.errors import DecodeError
+from chain.genesis import HouseholdId
+
+MAX_MEMBERS = 100_000
+
+SETTLEMENT_MODES = ("market", "alone")
+"""How a household's step was settled: cleared by the market, or by the baseline policy (absent)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One household's executed step. Energies are kWh per step, money in $.
+
+    Balance: ``production + grid_buy + p2p_buy + discharge + unserved
+    == consumption + grid_sell + p2p_sell + charge + curtailed``.
+    """
+
+    household: HouseholdId
+    mode: str
+    production: float
+    consumption: float
+    grid_buy: float
+    grid_sell: float
+    p2p_buy: float
+    p2p_sell: float
+    charge: float
+    discharge: float
+    curtailed: float
+    unserved: float
+    soc_before: float
+    """State of charge at the start of the step (kWh)."""
+    soc_after: float
+    """State of charge at the end of the step (kWh)."""
+    fees: float
+    """P2P transaction fees paid this step ($)."""
+
+    def encode(self) -> bytes:
+        return codec.pack([self.household, self.mode, *self.numbers()])
+
+    def numbers(self) -> list[float]:
+        return [
+            self.production,
+            self.consumption,
+            self.grid_buy,
+            self.grid_sell,
+            self.p2p_buy,
+            self.p2p_sell,
+            self.charge,
+            self.discharge,
+            self.curtailed,
+            self.unserved,
+            self.soc_before,
+            self.soc_after,
+            self.fees,
+        ]
+
+    @classmethod
+    def decode(cls, data: bytes) -> Settlement:
+        obj = codec.fields(codec.unpack(data), 15, "settlement")
+        household = codec.as_str(obj[0], "settlement.household")
+        mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
+        if mode not in SETTLEMENT_MODES:
+            raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
+        nums = [codec.as_float(v, f"settlement.{name}") for v, name in zip(obj[2:], _NUMBER_NAMES, strict=True)]
+        return cls(household, mode, *nums)
+
+    def cost(self, grid_buy_price: float, grid_sell_price: float, p2p_price: float) -> float:
+        """What the household pays for the step ($; negative when it earns)."""
+        return (
+            self.grid_buy * grid_buy_price
+            - self.grid_sell * grid_sell_price
+            + (self.p2p_buy - self.p2p_sell) * p2p_price
+            + self.fees
+        )
+
+
+_NUMBER_NAMES = (
+    "production",
+    "consumption",
+    "grid_buy",
+    "grid_sell",
+    "p2p_buy",
+    "p2p_sell",
+    "charge",
+    "discharge",
+    "curtailed",
+    "unserved",
+    "soc_before",
+    "soc_after",
+    "fees",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """A bilateral P2P trade: ``seller`` delivers ``kwh`` to ``buyer`` at ``price`` ($/kWh)."""
+
+    seller: HouseholdId
+    buyer: HouseholdId
+    kwh: float
+    price: float
+
+    def fields(self) -> list[object]:
+        return [self.seller, self.buyer, self.kwh, self.price]
+
+    @classmethod
+    def from_fields(cls, obj: object) -> Trade:
+        seller, buyer, kwh, price = codec.fields(obj, 4, "trade")
+        return cls(
+            codec.as_str(seller, "trade.seller"),
+            codec.as_str(buyer, "trade.buyer"),
+            codec.as_float(kwh, "trade.kwh"),
+            codec.as_float(price, "trade.price"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MarketPrices:
+    """The prices of a step ($/kWh)."""
+
+    grid_buy: float
+    grid_sell: float
+    p2p: float
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """The sealed result of one step.
+
+    ``offers`` and ``acks`` are the exact signed envelopes received (byte for byte); ``settlements`` are
+    canonical settlement encodings, one per household in genesis order.
+    """
+
+    KIND: ClassVar[str] = "block"
+
+    chain_id: Hash
+    height: int
+    step: int
+    parent_hash: Hash
+    offers_root: Hash
+    settlements_root: Hash
+    prices: MarketPrices
+    import_capacity_kw: float
+    export_capacity_kw: float
+    offers: tuple[bytes, ...]
+    settlements: tuple[bytes, ...]
+    trades: tuple[Trade, ...]
+    absent: tuple[HouseholdId, ...]
+    acks: tuple[bytes, ...]
+    clearing_status: str
+    objective: float
+    """Objective value of the clearing over its horizon ($; NaN encoded as 0 when not solved)."""
+
+    def encode(self) -> bytes:
+        return codec.pack(
+            [
+                self.chain_id,
+                self.height,
+                self.step,
+                self.parent_hash,
+                self.offers_root,
+                self.settlements_root,
+                [self.prices.grid_buy, self.prices.grid_sell, self.prices.p2p],
+                [self.import_capacity_kw, self.export_capacity_kw],
+                list(self.offers),
+                list(self.settlements),
+                [t.fields() for t in self.trades],
+                list(self.absent),
+                list(self.acks),
+                self.clearing_status,
+                self.objective,
+            ]
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Block:
+        obj = codec.fields(codec.unpack(payload), 15, "block")
+        prices = codec.fields(obj[6], 3, "block.prices")
+        caps = codec.fields(obj[7], 2, "block.capacity")
+        return cls(
+            chain_id=codec.as_bytes(obj[0], "block.chain_id", size=HASH_BYTES),
+            height=codec.as_int(obj[1], "block.height"),
+            step=codec.as_int(obj[2], "block.step"),
+            parent_hash=codec.as_bytes(obj[3], "block.parent_hash", size=HASH_BYTES),
+            offers_root=codec.as_bytes(obj[4], "block.offers_root", size=HASH_BYTES),
+            settlements_root=codec.as_bytes(obj[5], "block.settlements_root", size=HASH_BYTES),
+            prices=MarketPrices(*(codec.as_float(p, "block.prices") for p in prices)),
+            import_capacity_kw=codec.as_float(caps[0], "block.import_capacity_kw"),
+            export_capacity_kw=codec.as_float(caps[1], "block.export_capacity_kw"),
+            offers=tuple(
+                codec.as_bytes(o, "block.offers[]") for o in codec.as_list(obj[8], "block.offers", max_len=MAX_MEMBERS)
+            ),
+            settlements=tuple(
+                codec.as_bytes(s, "block.settlements[]")
+                for s in codec.as_list(obj[9], "block.settlements", max_len=MAX_MEMBERS)
+            ),
+            trades=tuple(Trade.from_fields(t) for t in codec.as_list(obj[10], "block.trades")),
+            absent=tuple(
+                codec.as_str(a, "block.absent[]") for a in codec.as_list(obj[11], "block.absent", max_len=MAX_MEMBERS)
+            ),
+            acks=tuple(codec.as_bytes(a, "block.acks[]") for a in codec.as_list(obj[12], "block.acks")),
+            clearing_status=codec.as_str(obj[13], "block.clearing_status", max_len=32),
+            objective=codec.as_float(obj[14], "block.objective"),
+        )
+
+    def decoded_settlements(self) -> list[Settlement]:
+        return [Settlement.decode(s) for s in self.settlements]
+
+
+def block_hash(payload: bytes) -> Hash:
+    """The hash that the next block's ``parent_hash`` names: SHA-256 of the block payload."""
+    return sha256(payload)

@@ -1,0 +1,96 @@
+"""Ed25519 keys, signatures and hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from chain.errors import InputError, SignatureError
+
+PublicKey = bytes
+"""Raw 32-byte Ed25519 public key."""
+Signature = bytes
+"""Raw 64-byte Ed25519 signature."""
+Hash = bytes
+"""32-byte SHA-256 digest."""
+
+PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+HASH_BYTES = 32
+
+
+def sha256(data: bytes) -> Hash:
+    return hashlib.sha256(data).digest()
+
+
+class SigningKey:
+    """A private Ed25519 key with its raw public key."""
+
+    __slots__ = ("_key", "public")
+
+    def __init__(self, key: Ed25519PrivateKey) -> None:
+        self._key = key
+        self.public: PublicKey = key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> SigningKey:
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def seed(self) -> bytes:
+        return self._key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+        )
+
+    def sign(self, message: bytes) -> Signature:
+        return self._key.sign(message)
+
+    def save(self, path: Path) -> None:
+        """Write the 32-byte seed as hex, readable by the owner only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.seed().hex() + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> SigningKey:
+        try:
+            text = path.read_text().strip()
+            seed = bytes.fromhex(text)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: cannot read an Ed25519 key: {exc}") from exc
+        if len(seed) != 32:
+            raise InputError(f"{path}: an Ed25519 key is 32 bytes of hex, found {len(seed)} bytes")
+        return cls.from_seed(seed)
+
+
+class Verifier:
+    """Verifies signatures against known public keys, caching the parsed keys."""
+
+    def __init__(self) -> None:
+        self._keys: dict[PublicKey, Ed25519PublicKey] = {}
+
+    def verify(self, public: PublicKey, signature: Signature, message: bytes) -> None:
+        key = self._keys.get(public)
+        if key is None:
+            if len(public) != PUBLIC_KEY_BYTES:
+                raise SignatureError("public key must be 32 bytes")
+            try:
+                key = Ed25519PublicKey.from_public_bytes(public)
+            except ValueError as exc:
+                raise SignatureError(f"invalid public key: {exc}") from exc
+            self._keys[public] = key
+        try:
+            key.verify(signature, message)
+        except InvalidSignature as exc:
+            raise SignatureError("signature does not verify") from exc

@@ -1,0 +1,175 @@
+"""The genesis record: who is in the run, with which keys, batteries and settings.
+
+The chain id is the SHA-256 of the genesis' canonical encoding; every signed payload carries it, so
+nothing from one run can be replayed into another.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chain import codec
+from chain.crypto import Hash, PublicKey, sha256
+from chain.errors import InputError
+
+HouseholdId = str
+
+
+@dataclass(frozen=True, slots=True)
+class BatterySpec:
+    """A household battery. A capacity of zero means no battery."""
+
+    capacity_kwh: float
+    """Usable capacity (kWh)."""
+    max_power_kw: float
+    """Largest charge or discharge power (kW)."""
+    charge_efficiency: float
+    """Fraction of charged energy that is stored (0..1]."""
+    discharge_efficiency: float
+    """Fraction of drawn stored energy that is delivered (0..1]."""
+    initial_soc_kwh: float
+    """State of charge at the start of the run (kWh)."""
+
+    def fields(self) -> list[float]:
+        return [
+            self.capacity_kwh,
+            self.max_power_kw,
+            self.charge_efficiency,
+            self.discharge_efficiency,
+            self.initial_soc_kwh,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """One household of the run."""
+
+    household: HouseholdId
+    public_key: PublicKey
+    battery: BatterySpec
+
+
+@dataclass(frozen=True, slots=True)
+class Genesis:
+    """Everything every process agrees on before the first step."""
+
+    coordinator_key: PublicKey
+    members: tuple[Member, ...]
+    dt_hours: float
+    """Length of one step (h)."""
+    start_step: int
+    """First data step of the run (in run steps)."""
+    steps: int
+    """Number of steps the run clears."""
+    horizon: int
+    """Clearing horizon (steps)."""
+    initial_wallet: float
+    """Every wallet's balance before the first step ($)."""
+    params_hash: Hash
+    created: str
+    """ISO-8601 time the run was set up (UTC)."""
+    key_of: dict[HouseholdId, PublicKey] = field(init=False, repr=False, compare=False)
+    """Each household's public key."""
+    keys: frozenset[PublicKey] = field(init=False, repr=False, compare=False)
+    """Every key that may sign in this run, the coordinator's included."""
+
+    def __post_init__(self) -> None:
+        key_of = {m.household: m.public_key for m in self.members}
+        if len(key_of) != len(self.members):
+            raise InputError("genesis: household ids must be unique")
+        object.__setattr__(self, "key_of", key_of)
+        object.__setattr__(self, "keys", frozenset([*key_of.values(), self.coordinator_key]))
+
+    def encode(self) -> bytes:
+        return codec.pack(
+            [
+                1,
+                self.coordinator_key,
+                [[m.household, m.public_key, m.battery.fields()] for m in self.members],
+                self.dt_hours,
+                self.start_step,
+                self.steps,
+                self.horizon,
+                self.initial_wallet,
+                self.params_hash,
+                self.created,
+            ]
+        )
+
+    @property
+    def chain_id(self) -> Hash:
+        return sha256(self.encode())
+
+    @property
+    def household_ids(self) -> tuple[HouseholdId, ...]:
+        return tuple(m.household for m in self.members)
+
+    def member(self, household: HouseholdId) -> Member:
+        for m in self.members:
+            if m.household == household:
+                return m
+        raise KeyError(household)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "chain_id": self.chain_id.hex(),
+            "coordinator_key": self.coordinator_key.hex(),
+            "households": [
+                {
+                    "id": m.household,
+                    "public_key": m.public_key.hex(),
+                    "battery": dict(zip(_BATTERY_KEYS, m.battery.fields(), strict=True)),
+                }
+                for m in self.members
+            ],
+            "dt_hours": self.dt_hours,
+            "start_step": self.start_step,
+            "steps": self.steps,
+            "horizon": self.horizon,
+            "initial_wallet": self.initial_wallet,
+            "params_hash": self.params_hash.hex(),
+            "created": self.created,
+        }
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Genesis:
+        try:
+            obj = json.loads(path.read_text())
+            genesis = cls(
+                coordinator_key=bytes.fromhex(obj["coordinator_key"]),
+                members=tuple(
+                    Member(
+                        household=str(h["id"]),
+                        public_key=bytes.fromhex(h["public_key"]),
+                        battery=BatterySpec(**{k: float(h["battery"][k]) for k in _BATTERY_KEYS}),
+                    )
+                    for h in obj["households"]
+                ),
+                dt_hours=float(obj["dt_hours"]),
+                start_step=int(obj["start_step"]),
+                steps=int(obj["steps"]),
+                horizon=int(obj["horizon"]),
+                initial_wallet=float(obj["initial_wallet"]),
+                params_hash=bytes.fromhex(obj["params_hash"]),
+                created=str(obj["created"]),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}: not a valid genesis file: {exc!r}") from exc
+        if obj.get("chain_id") not in (None, genesis.chain_id.hex()):
+            raise InputError(f"{path}: chain_id does not match the genesis content")
+        return genesis
+
+
+_BATTERY_KEYS = (
+    "capacity_kwh",
+    "max_power_kw",
+    "charge_efficiency",
+    "discharge_efficiency",
+    "initial_soc_kwh",
+)

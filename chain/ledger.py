@@ -1,0 +1,150 @@
+"""The append-only ledger file.
+
+Layout: an 8-byte magic, then records ``[length u32 BE][crc32 u32 BE][payload]``, one per block, in
+height order. Each append is flushed and fsynced before it returns. On open, a torn last record (the
+file ends inside it) is cut off and kept aside in a backup file; any other damage is ``LedgerCorrupt``
+naming the height of the first bad record.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.codec import MAX_MESSAGE_BYTES
+from chain.errors import LedgerCorrupt
+
+MAGIC = b"ETSLEDG1"
+_HEADER = struct.Struct(">II")
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Result of reading a ledger file without changing it."""
+
+    records: list[bytes]
+    good_bytes: int
+    """Length of the well-formed prefix (bytes)."""
+    torn: bool
+    """True when the file ends inside a record after ``good_bytes``."""
+
+
+def scan(data: bytes, path: Path | str = "ledger") -> Scan:
+    """Parse ledger bytes. Raises ``LedgerCorrupt`` for anything but a torn tail."""
+    if len(data) < len(MAGIC):
+        if MAGIC.startswith(data):
+            return Scan([], 0, torn=len(data) > 0)
+        raise LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
+    if data[: len(MAGIC)] != MAGIC:
+        raise LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
+    records: list[bytes] = []
+    pos = len(MAGIC)
+    while pos < len(data):
+        height = len(records)
+        if pos + _HEADER.size > len(data):
+            return Scan(records, pos, torn=True)
+        length, crc = _HEADER.unpack_from(data, pos)
+        if length == 0 or length > MAX_MESSAGE_BYTES:
+            raise LedgerCorrupt(height, f"{path}: record length {length} is out of range")
+        end = pos + _HEADER.size + length
+        if end > len(data):
+            return Scan(records, pos, torn=True)
+        payload = data[pos + _HEADER.size : end]
+        if zlib.crc32(payload) != crc:
+            raise LedgerCorrupt(height, f"{path}: checksum mismatch")
+        records.append(payload)
+        pos = end
+    return Scan(records, pos, torn=False)
+
+
+def read_records(path: Path) -> list[bytes]:
+    """Every record of a ledger, strictly: a torn tail is an error too (read-only)."""
+    result = scan(path.read_bytes(), path)
+    if result.torn:
+        raise LedgerCorrupt(len(result.records), f"{path}: torn record at the end of the file")
+    return result.records
+
+
+def frame(payload: bytes) -> bytes:
+    """One record as it is written to the file."""
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+class Ledger:
+    """An open ledger file; ``records`` holds every block payload in height order."""
+
+    def __init__(self, path: Path, fd: int, records: list[bytes]) -> None:
+        self.path = path
+        self._fd = fd
+        self.records = records
+
+    @classmethod
+    def open(cls, path: Path) -> Ledger:
+        """Open or create ``path``, repairing a torn tail (the torn bytes go to ``<name>.torn``)."""
+        created = not path.exists()
+        if created:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, MAGIC)
+            os.fsync(fd)
+            _fsync_dir(path.parent)
+            return cls(path, fd, [])
+        data = path.read_bytes()
+        result = scan(data, path)
+        fd = os.open(path, os.O_RDWR)
+        if result.torn:
+            backup = path.with_name(path.name + ".torn")
+            n = 1
+            while backup.exists():
+                n += 1
+                backup = path.with_name(f"{path.name}.torn{n}")
+            backup.write_bytes(data[result.good_bytes :])
+            keep = max(result.good_bytes, len(MAGIC))
+            if result.good_bytes < len(MAGIC):
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, MAGIC)
+            os.ftruncate(fd, keep)
+            os.fsync(fd)
+            _fsync_dir(path.parent)
+        os.lseek(fd, 0, os.SEEK_END)
+        return cls(path, fd, result.records)
+
+    @property
+    def height(self) -> int:
+        """Number of records (the height the next block will have)."""
+        return len(self.records)
+
+    def append(self, payload: bytes) -> None:
+        """Write one record and fsync it before returning."""
+        data = frame(payload)
+        written = 0
+        while written < len(data):
+            written += os.write(self._fd, data[written:])
+        os.fsync(self._fd)
+        self.records.append(payload)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.records)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

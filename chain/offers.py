@@ -1,0 +1,97 @@
+"""What households sign: offers for a step and acknowledgements of blocks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from chain import codec
+from chain.crypto import HASH_BYTES, Hash
+from chain.errors import DecodeError
+from chain.genesis import HouseholdId
+
+MAX_HORIZON = 2048
+"""Longest forecast an offer may carry (steps)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A household's bid into the clearing of ``step``.
+
+    ``production_kwh[0]`` and ``consumption_kwh[0]`` are the household's own figures for the step being
+    cleared; the rest is its forecast of the following steps (kWh per step).
+    """
+
+    KIND: ClassVar[str] = "offer"
+
+    chain_id: Hash
+    step: int
+    household: HouseholdId
+    soc_kwh: float
+    """State of charge at the start of the step, as the household computes it (kWh)."""
+    production_kwh: tuple[float, ...]
+    consumption_kwh: tuple[float, ...]
+
+    def encode(self) -> bytes:
+        return codec.pack(
+            [
+                self.chain_id,
+                self.step,
+                self.household,
+                self.soc_kwh,
+                codec.floats_to_bin(self.production_kwh),
+                codec.floats_to_bin(self.consumption_kwh),
+            ]
+        )
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Offer:
+        chain_id, step, household, soc, prod, cons = codec.fields(codec.unpack(payload), 6, "offer")
+        production = codec.bin_to_floats(
+            codec.as_bytes(prod, "offer.production", max_len=8 * MAX_HORIZON), "offer.production"
+        )
+        consumption = codec.bin_to_floats(
+            codec.as_bytes(cons, "offer.consumption", max_len=8 * MAX_HORIZON),
+            "offer.consumption",
+            length=production.size,
+        )
+        if production.size == 0 or (production < 0).any() or (consumption < 0).any():
+            raise DecodeError("offer: forecasts must be non-empty and non-negative")
+        soc_kwh = codec.as_float(soc, "offer.soc_kwh")
+        if soc_kwh < 0:
+            raise DecodeError("offer.soc_kwh: must be non-negative")
+        return cls(
+            chain_id=codec.as_bytes(chain_id, "offer.chain_id", size=HASH_BYTES),
+            step=codec.as_int(step, "offer.step"),
+            household=codec.as_str(household, "offer.household"),
+            soc_kwh=soc_kwh,
+            production_kwh=tuple(production.tolist()),
+            consumption_kwh=tuple(consumption.tolist()),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """A household's signed statement that it validated and stored the block at ``height``."""
+
+    KIND: ClassVar[str] = "ack"
+
+    chain_id: Hash
+    step: int
+    household: HouseholdId
+    height: int
+    block_hash: Hash
+
+    def encode(self) -> bytes:
+        return codec.pack([self.chain_id, self.step, self.household, self.height, self.block_hash])
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Ack:
+        chain_id, step, household, height, block_hash = codec.fields(codec.unpack(payload), 5, "ack")
+        return cls(
+            chain_id=codec.as_bytes(chain_id, "ack.chain_id", size=HASH_BYTES),
+            step=codec.as_int(step, "ack.step"),
+            household=codec.as_str(household, "ack.household"),
+            height=codec.as_int(height, "ack.height"),
+            block_hash=codec.as_bytes(block_hash, "ack.block_hash", size=HASH_BYTES),
+        )

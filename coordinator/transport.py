@@ -1,0 +1,67 @@
+"""The coordinator's ZeroMQ sockets: a ROUTER for what households send, a PUB for what everyone hears.
+
+Nothing else in the coordinator touches ZeroMQ; it receives raw frames and hands them on undecoded.
+"""
+
+from __future__ import annotations
+
+import zmq
+
+from ets.sockets import configure
+
+
+class CoordinatorTransport:
+    def __init__(self, router_bind: str, pub_bind: str) -> None:
+        self.ctx = zmq.Context()
+        self.router = self.ctx.socket(zmq.ROUTER)
+        configure(self.router)
+        self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.pub = self.ctx.socket(zmq.PUB)
+        configure(self.pub)
+        self.router.bind(router_bind)
+        self.pub.bind(pub_bind)
+        self.poller = zmq.Poller()
+        self.poller.register(self.router, zmq.POLLIN)
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    @property
+    def router_endpoint(self) -> str:
+        return str(self.router.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    @property
+    def pub_endpoint(self) -> str:
+        return str(self.pub.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    def publish(self, raw: bytes) -> None:
+        self.pub.send(raw)
+        self.bytes_out += len(raw)
+
+    def send_to(self, identity: bytes, raw: bytes) -> None:
+        self.router.send_multipart([identity, raw])
+        self.bytes_out += len(raw)
+
+    def receive(self, timeout_ms: int) -> list[tuple[bytes, bytes]]:
+        """Every (identity, frame) waiting, after at most ``timeout_ms`` of waiting for the first.
+
+        Messages of more than one data frame are passed on as an empty frame, to be rejected.
+        """
+        out: list[tuple[bytes, bytes]] = []
+        if not dict(self.poller.poll(timeout_ms)):
+            return out
+        while True:
+            try:
+                frames = self.router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            identity, body = frames[0], frames[1:]
+            raw = body[0] if len(body) == 1 else b""
+            self.bytes_in += sum(len(f) for f in body)
+            out.append((identity, raw))
+            if len(out) >= 10_000:
+                return out
+
+    def close(self) -> None:
+        self.router.close(linger=0)
+        self.pub.close(linger=0)
+        self.ctx.term()

@@ -1,0 +1,3 @@
+from ets.cli import main
+
+main()

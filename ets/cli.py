@@ -1,0 +1,280 @@
+"""The ``ets`` command line. Heavy modules are imported inside the commands that need them, so a node
+process does not pay for the solver or plotting."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chain.errors import EtsError, InputError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into a one-line message and exit status 1 (2 for bad input)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except EtsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def resolve_data_path(path: str) -> Path:
+    """A data path as given, else relative to the project (where the shipped data lives)."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p.resolve()
+    shipped = PROJECT_ROOT / p
+    if shipped.exists():
+        return shipped
+    raise InputError(f"{path}: no such file")
+
+
+def load_params(params_file: Path | None, households: int | None, steps: int | None, data: str | None) -> Any:
+    """Parameters from a file (or defaults), command-line overrides applied and checked, data path resolved."""
+    from ets.params import Params
+
+    params = Params.load(params_file) if params_file else Params()
+    household: dict[str, Any] = {}
+    if households is not None:
+        household["max_households"] = households
+    household["data_file"] = str(resolve_data_path(data or params.household.data_file))
+    simulation = {"steps": steps} if steps is not None else {}
+    return params.replace(household=household, simulation=simulation)
+
+
+def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(
+        [
+            click.option("--households", "-n", type=int, help="Number of households (first N ids of the data)."),
+            click.option("--steps", "-s", type=int, help="Number of steps to run."),
+            click.option("--data", type=str, help="Household data file (CSV or Parquet, long format)."),
+            click.option("--params", "params_file", type=click.Path(path_type=Path), help="Parameters JSON file."),
+            click.option(
+                "--results",
+                type=click.Path(path_type=Path),
+                default=Path("results"),
+                show_default=True,
+                help="Where run directories are created.",
+            ),
+            click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary table."),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+@click.group()
+def main() -> None:
+    """Peer-to-peer energy trading network simulator."""
+
+
+@main.command()
+@run_options
+@_fail_cleanly
+def run(
+    households: int | None, steps: int | None, data: str | None, params_file: Path | None, results: Path, quiet: bool
+) -> None:
+    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
+    from ets.launcher import run_cluster
+    from ets.workflow import finish_run, prepare_run, records_from_ledger
+
+    params = load_params(params_file, households, steps, data)
+    prepared = prepare_run(params, results)
+    with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
+        run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
+    finish_run(prepared, records_from_ledger(prepared), quiet=quiet)
+
+
+@main.command()
+@run_options
+@_fail_cleanly
+def simulate(
+    households: int | None, steps: int | None, data: str | None, params_file: Path | None, results: Path, quiet: bool
+) -> None:
+    """Run the same market in one process, without the network."""
+    from ets.engine import simulate as run_engine
+    from ets.workflow import finish_run, prepare_run
+
+    params = load_params(params_file, households, steps, data)
+    prepared = prepare_run(params, results)
+    with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
+        records = run_engine(prepared.genesis, params, prepared.data, prepared.grid, on_step=lambda s: advance(s + 1))
+    finish_run(prepared, records, quiet=quiet)
+
+
+@main.command()
+@run_options
+@_fail_cleanly
+def baseline(
+    households: int | None, steps: int | None, data: str | None, params_file: Path | None, results: Path, quiet: bool
+) -> None:
+    """Run only the baseline (every household alone) and write baseline_results.csv."""
+    from ets.workflow import prepare_run
+
+    params = load_params(params_file, households, steps, data)
+    prepared = prepare_run(params, results)
+    click.echo(str(prepared.run_dir / "baseline_results.csv"))
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@_fail_cleanly
+def verify(run_dir: Path) -> None:
+    """Check a run: every ledger's framing, links and signatures, all ledgers equal, and both CSVs' balances."""
+    from ets.verify_run import verify_run
+
+    report = verify_run(run_dir)
+    click.echo(
+        f"ok: {report.ledgers} ledgers, {report.blocks} blocks, {report.signatures} signatures, "
+        f"{report.rows_checked} CSV rows checked"
+    )
+
+
+def _setup_logging(name: str) -> None:
+    logging.basicConfig(
+        level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s {name} %(levelname)s %(message)s", force=True
+    )
+
+
+@main.command()
+@click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
+@click.option("--household", required=True, help="This node's household id.")
+@click.option("--router", required=True, help="Coordinator's ROUTER endpoint, e.g. tcp://10.0.0.1:5555.")
+@click.option("--pub", required=True, help="Coordinator's PUB endpoint.")
+@click.option("--gossip-bind", default="tcp://127.0.0.1:*", show_default=True, help="Where this node publishes.")
+@click.option("--exit-with-parent", is_flag=True, help="Leave when the launching process is gone.")
+@_fail_cleanly
+def node(run_dir: Path, household: str, router: str, pub: str, gossip_bind: str, exit_with_parent: bool) -> None:
+    """Run one household node."""
+    from ets.params import Params
+    from ets.setup import RunLayout
+    from node.service import NodeConfig, run_node
+
+    _setup_logging(household)
+    layout = RunLayout(run_dir)
+    params = Params.load(layout.params)
+    config = NodeConfig(
+        household=household,
+        genesis=layout.genesis,
+        key=layout.key(household),
+        params=layout.params,
+        data=Path(params.household.data_file),
+        ledger=layout.ledger(household),
+        coordinator_router=router,
+        coordinator_pub=pub,
+        gossip_bind=gossip_bind,
+        exit_with_parent=exit_with_parent,
+    )
+    sys.exit(run_node(config))
+
+
+@main.command()
+@click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
+@click.option("--router-bind", default="tcp://127.0.0.1:*", show_default=True)
+@click.option("--pub-bind", default="tcp://127.0.0.1:*", show_default=True)
+@click.option("--exit-with-parent", is_flag=True, help="Leave when the launching process is gone.")
+@_fail_cleanly
+def coordinator(run_dir: Path, router_bind: str, pub_bind: str, exit_with_parent: bool) -> None:
+    """Run the coordinator."""
+    from coordinator.service import CoordinatorConfig, run_coordinator
+    from ets.setup import RunLayout
+
+    _setup_logging("coordinator")
+    layout = RunLayout(run_dir)
+    config = CoordinatorConfig(
+        genesis=layout.genesis,
+        key=layout.key("coordinator"),
+        params=layout.params,
+        ledger=layout.coordinator_ledger,
+        router_bind=router_bind,
+        pub_bind=pub_bind,
+        endpoints_file=layout.endpoints,
+        metrics_file=layout.metrics,
+        exit_with_parent=exit_with_parent,
+    )
+    sys.exit(run_coordinator(config))
+
+
+@main.group()
+def params() -> None:
+    """Show or save parameters."""
+
+
+@params.command("show")
+@click.option("--params", "params_file", type=click.Path(path_type=Path, exists=True), help="Parameters JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the values as JSON.")
+@_fail_cleanly
+def params_show(params_file: Path | None, as_json: bool) -> None:
+    """Every parameter with its value, unit and help text."""
+    from ets.params import Params, describe
+
+    p = Params.load(params_file) if params_file else Params()
+    if as_json:
+        click.echo(json.dumps(p.to_dict(), indent=2))
+        return
+    group = None
+    for key, value, unit, help_text in describe(p):
+        g = key.split(".")[0]
+        if g != group:
+            click.echo(f"\n[{g}]")
+            group = g
+        unit_text = f" {unit}" if unit else ""
+        click.echo(f"  {key.split('.', 1)[1]} = {value!r}{unit_text}\n      {help_text}")
+
+
+@params.command("save")
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--params", "params_file", type=click.Path(path_type=Path, exists=True), help="Start from this file.")
+@_fail_cleanly
+def params_save(path: Path, params_file: Path | None) -> None:
+    """Write parameters (the defaults, or a checked copy of --params) to PATH as JSON."""
+    from ets.params import Params
+
+    (Params.load(params_file) if params_file else Params()).save(path)
+    click.echo(str(path))
+
+
+class _NoProgress:
+    def __enter__(self) -> Callable[[int], None]:
+        return lambda n: None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Progress:
+    def __init__(self, total: int, label: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+        )
+        self.task = self.progress.add_task(label, total=total)
+
+    def __enter__(self) -> Callable[[int], None]:
+        self.progress.start()
+        return lambda n: self.progress.update(self.task, completed=n)
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _progress(quiet: bool, total: int, label: str) -> _Progress | _NoProgress:
+    return _NoProgress() if quiet else _Progress(total, label)

@@ -1,0 +1,168 @@
+"""Household meter data: the long format (``id, step, production, consumption``) from CSV or Parquet.
+
+Energies are kWh per data step. The loader picks households and a step window and resamples to the
+run's step length (summing whole groups of data steps, or splitting each data step evenly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from chain.errors import InputError
+
+COLUMNS = ("id", "step", "production", "consumption")
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdData:
+    """Meter series of some households on the run's step grid."""
+
+    ids: tuple[str, ...]
+    production: npt.NDArray[np.float64]
+    """kWh per run step, shape (households, steps)."""
+    consumption: npt.NDArray[np.float64]
+    """kWh per run step, shape (households, steps)."""
+    dt_hours: float
+    first_step: int
+    """Run step of column 0."""
+
+    @property
+    def steps(self) -> int:
+        return int(self.production.shape[1])
+
+    def row(self, household: str) -> int:
+        return self.ids.index(household)
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file and check its columns and values, naming file, column and row."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            df = pd.read_parquet(path)
+        elif suffix == ".csv":
+            df = pd.read_csv(path)
+        else:
+            raise InputError(f"{path}: unknown format {suffix!r}; use .csv or .parquet")
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from exc
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))})")
+    df = df[list(COLUMNS)].copy()
+    df["id"] = df["id"].astype(str)
+    for col in ("step", "production", "consumption"):
+        values = pd.to_numeric(df[col], errors="coerce")
+        bad = values.isna() | (values < 0)
+        if col == "step":
+            bad |= values.notna() & (values != np.floor(values))
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(
+                f"{path}: column {col!r}, row {i}{_line(suffix, i)}: value {df[col].iloc[i]!r} "
+                + ("is not a non-negative whole number" if col == "step" else "is negative or not a number")
+            )
+        df[col] = values.astype(np.int64 if col == "step" else np.float64)
+    dup = df.duplicated(["id", "step"])
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(
+            f"{path}: row {i}{_line(suffix, i)}: household {df['id'].iloc[i]!r} step {df['step'].iloc[i]} appears twice"
+        )
+    return df
+
+
+def _line(suffix: str, i: int) -> str:
+    return f" (line {i + 2})" if suffix == ".csv" else ""
+
+
+def household_ids(path: Path) -> list[str]:
+    """Household ids in the order they first appear in the file."""
+    return [str(x) for x in pd.unique(read_table(path)["id"])]
+
+
+def load_households(
+    path: Path,
+    households: int | Sequence[str],
+    *,
+    start_step: int,
+    steps: int,
+    dt_hours: float,
+    data_dt_hours: float,
+    extra_steps: int = 0,
+    scale: float = 1.0,
+) -> HouseholdData:
+    """Series for ``households`` (the first N ids, or these ids) over run steps
+    ``start_step .. start_step + steps - 1``, plus up to ``extra_steps`` more where the file has them
+    (forecast horizon). Raises ``InputError`` naming the file for every problem.
+    """
+    path = Path(path)
+    df = read_table(path)
+    known = [str(x) for x in pd.unique(df["id"])]
+    if isinstance(households, int):
+        if households > len(known):
+            raise InputError(f"{path}: asked for {households} households, the file has {len(known)}")
+        ids = known[:households]
+    else:
+        ids = list(households)
+        unknown = [h for h in ids if h not in known]
+        if unknown:
+            raise InputError(f"{path}: unknown household id(s) {', '.join(map(repr, unknown))}")
+    factor, split = _resample_factor(dt_hours, data_dt_hours)
+    prod_rows, cons_rows = [], []
+    for hid in ids:
+        part = df[df["id"] == hid].sort_values("step")
+        step_values = part["step"].to_numpy()
+        expected = np.arange(step_values.size)
+        if step_values.size == 0 or not np.array_equal(step_values, expected):
+            gap = int(expected[np.argmax(step_values != expected)]) if step_values.size else 0
+            raise InputError(
+                f"{path}: household {hid!r}: steps must run 0, 1, 2, ... without gaps; step {gap} is missing"
+            )
+        prod_rows.append(_resample(part["production"].to_numpy(), factor, split) * scale)
+        cons_rows.append(_resample(part["consumption"].to_numpy(), factor, split))
+    available = min(r.size for r in prod_rows)
+    if available < start_step + steps:
+        raise InputError(
+            f"{path}: has {available} steps of {dt_hours} h per household, the run needs {start_step + steps} "
+            f"(start {start_step} + {steps} steps)"
+        )
+    end = min(available, start_step + steps + extra_steps)
+    return HouseholdData(
+        ids=tuple(ids),
+        production=np.array([r[start_step:end] for r in prod_rows], dtype=np.float64),
+        consumption=np.array([r[start_step:end] for r in cons_rows], dtype=np.float64),
+        dt_hours=dt_hours,
+        first_step=start_step,
+    )
+
+
+def _resample_factor(dt_hours: float, data_dt_hours: float) -> tuple[int, bool]:
+    ratio = dt_hours / data_dt_hours
+    if abs(ratio - round(ratio)) < 1e-9 and round(ratio) >= 1:
+        return round(ratio), False
+    inverse = data_dt_hours / dt_hours
+    if abs(inverse - round(inverse)) < 1e-9:
+        return round(inverse), True
+    raise InputError(f"a step of {dt_hours} h cannot be made from data steps of {data_dt_hours} h")
+
+
+def _resample(values: npt.NDArray[np.float64], factor: int, split: bool) -> npt.NDArray[np.float64]:
+    if factor == 1:
+        return np.asarray(values, dtype=np.float64)
+    if split:
+        return np.repeat(values / factor, factor)
+    whole = values.size // factor
+    summed: npt.NDArray[np.float64] = values[: whole * factor].reshape(whole, factor).sum(axis=1)
+    return summed

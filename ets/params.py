@@ -1,0 +1,260 @@
+"""The parameter tree: one typed, documented, frozen dataclass per group.
+
+Every field carries its help text, unit and allowed range in its metadata; ``from_dict`` rejects unknown
+keys and out-of-range values with a message that names the key (``battery.capacity_kwh``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chain.errors import InputError
+
+DEFAULT_DATA_FILE = "household_dbs/seed_households_15min.parquet"
+
+
+def param(
+    default: Any,
+    help: str,
+    *,
+    unit: str = "",
+    lo: float | None = None,
+    hi: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A documented field: ``lo``/``hi`` are inclusive bounds; ``choices`` the allowed strings."""
+    return field(default=default, metadata={"help": help, "unit": unit, "lo": lo, "hi": hi, "choices": choices})
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationParams:
+    steps: int = param(96, "Number of steps to run.", unit="steps", lo=1, hi=1_000_000)
+    time_step_hours: float = param(0.25, "Length of one step.", unit="h", lo=1 / 60, hi=24)
+    start_step: int = param(0, "First step of the data window, counted in run steps.", unit="steps", lo=0)
+    seed: int = param(42, "Seed for everything random in a run (random tariffs).", lo=0)
+
+
+@dataclass(frozen=True, slots=True)
+class HouseholdParams:
+    max_households: int = param(5, "Number of households taken from the data file (first N ids).", lo=1, hi=100_000)
+    initial_wallet: float = param(100.0, "Every household's wallet at the start.", unit="$")
+    production_scale_factor: float = param(1.0, "Multiplier applied to every production value.", lo=0, hi=100)
+    data_file: str = param(DEFAULT_DATA_FILE, "Household data (long format: id, step, production, consumption).")
+    data_step_hours: float = param(0.25, "Step length of the data file.", unit="h", lo=1 / 60, hi=24)
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryParams:
+    capacity_kwh: float = param(13.5, "Usable capacity of each household battery (0 = none).", unit="kWh", lo=0)
+    max_power_kw: float = param(5.0, "Largest charge or discharge power.", unit="kW", lo=0)
+    charge_efficiency: float = param(0.95, "Fraction of charged energy that is stored.", lo=0.01, hi=1)
+    discharge_efficiency: float = param(0.95, "Fraction of drawn stored energy that is delivered.", lo=0.01, hi=1)
+    initial_soc_kwh: float = param(3.0, "State of charge at the start (at most the capacity).", unit="kWh", lo=0)
+    wear_cost_per_kwh: float = param(0.005, "Wear cost per kWh charged or discharged.", unit="$/kWh", lo=0)
+
+
+@dataclass(frozen=True, slots=True)
+class GridPriceParams:
+    mode: str = param(
+        "time_of_use",
+        "time_of_use: peak/off-peak buy price and a flat feed-in price; random_uniform: each step drawn "
+        "uniformly between the min and max prices (seeded).",
+        choices=("time_of_use", "random_uniform"),
+    )
+    peak_buy_price: float = param(0.35, "Grid buy price in peak hours (time_of_use).", unit="$/kWh", lo=0)
+    offpeak_buy_price: float = param(0.15, "Grid buy price outside peak hours (time_of_use).", unit="$/kWh", lo=0)
+    sell_price: float = param(0.06, "Feed-in price (time_of_use).", unit="$/kWh", lo=0)
+    peak_start_hour: float = param(17.0, "Start of the daily peak (time_of_use).", unit="h", lo=0, hi=24)
+    peak_end_hour: float = param(21.0, "End of the daily peak (time_of_use).", unit="h", lo=0, hi=24)
+    min_buy_price: float = param(0.12, "Lowest grid buy price (random_uniform).", unit="$/kWh", lo=0)
+    max_buy_price: float = param(0.35, "Highest grid buy price (random_uniform).", unit="$/kWh", lo=0)
+    min_sell_price: float = param(0.03, "Lowest grid sell price (random_uniform).", unit="$/kWh", lo=0)
+    max_sell_price: float = param(0.10, "Highest grid sell price (random_uniform).", unit="$/kWh", lo=0)
+
+
+@dataclass(frozen=True, slots=True)
+class GridCapacityParams:
+    use_capacity_limits: bool = param(True, "Limit the community's grid import/export by the transformer.")
+    import_capacity_kw: float = param(12.0, "Transformer import limit for the whole community.", unit="kW", lo=0)
+    export_capacity_kw: float = param(20.0, "Transformer export limit for the whole community.", unit="kW", lo=0)
+    file: str = param("", "Optional CSV/Parquet with timestep, import_capacity_kw, export_capacity_kw.")
+
+
+@dataclass(frozen=True, slots=True)
+class ForecasterParams:
+    kind: str = param("perfect", "How households forecast their horizon.", choices=("perfect",))
+    horizon_steps: int = param(
+        96, "Clearing horizon (model-predictive; only the first step runs).", unit="steps", lo=1, hi=2048
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OptimizerParams:
+    solver: str = param("CLARABEL", "Solver for the clearing.", choices=("CLARABEL", "HIGHS", "OSQP", "SCS"))
+    pricing_rule: str = param(
+        "mid_market",
+        "P2P price: mid_market = (grid buy + grid sell)/2; original = the original project's rule (a share of "
+        "the grid buy price adjusted by the community supply/demand ratio).",
+        choices=("mid_market", "original"),
+    )
+    p2p_price_factor: float = param(0.75, "Share of the grid buy price the original rule starts from.", lo=0, hi=1)
+    p2p_transaction_cost: float = param(0.01, "Fee per kWh traded P2P, half paid by each side.", unit="$/kWh", lo=0)
+    unserved_penalty: float = param(5.0, "Penalty per kWh of demand left unserved.", unit="$/kWh", lo=0)
+    curtailment_penalty: float = param(0.02, "Penalty per kWh of production curtailed.", unit="$/kWh", lo=0)
+    terminal_value_per_kwh: float = param(
+        0.08, "Value of energy left in batteries at the horizon end.", unit="$/kWh", lo=0
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkParams:
+    bind_host: str = param("127.0.0.1", "Address the coordinator and nodes listen on in local runs.")
+    offer_timeout_s: float = param(
+        10.0, "How long the coordinator waits for offers in a step.", unit="s", lo=0.01, hi=3600
+    )
+    start_timeout_s: float = param(
+        60.0, "How long the coordinator waits at the start barrier.", unit="s", lo=1, hi=3600
+    )
+    end_timeout_s: float = param(
+        10.0, "How long the coordinator waits for households to leave.", unit="s", lo=0.1, hi=3600
+    )
+    peer_timeout_s: float = param(
+        60.0, "A node gives up when it hears nothing from the network this long.", unit="s", lo=1, hi=86400
+    )
+    gossip_fanout: int = param(2, "Peers each node subscribes to for block relay.", lo=0, hi=64)
+
+
+@dataclass(frozen=True, slots=True)
+class Params:
+    simulation: SimulationParams = field(default_factory=SimulationParams)
+    household: HouseholdParams = field(default_factory=HouseholdParams)
+    battery: BatteryParams = field(default_factory=BatteryParams)
+    grid_price: GridPriceParams = field(default_factory=GridPriceParams)
+    grid_capacity: GridCapacityParams = field(default_factory=GridCapacityParams)
+    forecaster: ForecasterParams = field(default_factory=ForecasterParams)
+    optimizer: OptimizerParams = field(default_factory=OptimizerParams)
+    network: NetworkParams = field(default_factory=NetworkParams)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {g.name: dataclasses.asdict(getattr(self, g.name)) for g in dataclasses.fields(self)}
+
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical JSON of every value (what genesis records)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).digest()
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Params:
+        try:
+            obj = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise InputError(f"{path}: cannot read parameters: {exc}") from exc
+        return cls.from_dict(obj, source=str(path))
+
+    @classmethod
+    def from_dict(cls, obj: Any, *, source: str = "parameters") -> Params:
+        """Build from nested dicts; missing keys keep their defaults."""
+        if not isinstance(obj, dict):
+            raise InputError(f"{source}: expected an object of parameter groups")
+        groups = {g.name: g for g in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for name, group_obj in obj.items():
+            if name not in groups:
+                raise InputError(f"{source}: unknown parameter group {name!r} (known: {', '.join(groups)})")
+            values[name] = _group_from_dict(type(getattr(Params(), name)), group_obj, f"{source}: {name}")
+        params = cls(**values)
+        params.check(source)
+        return params
+
+    def replace(self, **changes: dict[str, Any]) -> Params:
+        """A copy with some fields of some groups changed, checked like a loaded file."""
+        merged = self.to_dict()
+        for group, fields_ in changes.items():
+            merged.setdefault(group, {}).update(fields_)
+        return Params.from_dict(merged)
+
+    def check(self, source: str = "parameters") -> None:
+        """Cross-field rules that no single field's range can express."""
+        b, g = self.battery, self.grid_price
+        if b.initial_soc_kwh > b.capacity_kwh:
+            raise InputError(f"{source}: battery.initial_soc_kwh ({b.initial_soc_kwh}) exceeds battery.capacity_kwh")
+        if g.mode == "time_of_use" and not g.sell_price < min(g.peak_buy_price, g.offpeak_buy_price):
+            raise InputError(f"{source}: grid_price.sell_price must be below both buy prices")
+        if g.mode == "random_uniform":
+            if g.min_buy_price > g.max_buy_price or g.min_sell_price > g.max_sell_price:
+                raise InputError(f"{source}: grid_price min prices must not exceed max prices")
+            if g.max_sell_price >= g.min_buy_price:
+                raise InputError(f"{source}: grid_price.max_sell_price must be below grid_price.min_buy_price")
+        ratio = self.simulation.time_step_hours / self.household.data_step_hours
+        inverse = self.household.data_step_hours / self.simulation.time_step_hours
+        if not (_is_whole(ratio) or _is_whole(inverse)):
+            raise InputError(
+                f"{source}: simulation.time_step_hours ({self.simulation.time_step_hours}) must be a multiple or a "
+                f"whole fraction of household.data_step_hours ({self.household.data_step_hours})"
+            )
+
+
+def _is_whole(x: float) -> bool:
+    return abs(x - round(x)) < 1e-9 and round(x) >= 1
+
+
+def _group_from_dict(group_cls: type[Any], obj: Any, where: str) -> Any:
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: expected an object")
+    known = {f.name: f for f in dataclasses.fields(group_cls)}
+    kwargs = {}
+    for key, value in obj.items():
+        if key not in known:
+            raise InputError(f"{where}.{key}: unknown parameter (known: {', '.join(known)})")
+        kwargs[key] = _check_value(known[key], value, f"{where}.{key}")
+    return group_cls(**kwargs)
+
+
+def _check_value(f: dataclasses.Field[Any], value: Any, where: str) -> Any:
+    kind: type[Any] = type(f.default)
+    meta = f.metadata
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise InputError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{where}: expected an integer, got {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(f"{where}: expected a number, got {value!r}")
+        value = float(value)
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InputError(f"{where}: expected a finite number, got {value!r}")
+    elif kind is str:
+        if not isinstance(value, str):
+            raise InputError(f"{where}: expected a string, got {value!r}")
+        if meta["choices"] and value not in meta["choices"]:
+            raise InputError(f"{where}: {value!r} is not one of {', '.join(meta['choices'])}")
+        return value
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and value < lo:
+        raise InputError(f"{where}: {value!r} is below the minimum {lo}")
+    if hi is not None and value > hi:
+        raise InputError(f"{where}: {value!r} is above the maximum {hi}")
+    return value
+
+
+def describe(params: Params) -> list[tuple[str, Any, str, str]]:
+    """(key, value, unit, help) for every field, in tree order: what ``ets params show`` prints."""
+    rows = []
+    for g in dataclasses.fields(params):
+        group = getattr(params, g.name)
+        for f in dataclasses.fields(group):
+            help_text = f.metadata["help"]
+            if f.metadata["choices"]:
+                help_text += f" One of: {', '.join(f.metadata['choices'])}."
+            rows.append((f"{g.name}.{f.name}", getattr(group, f.name), f.metadata["unit"], help_text))
+    return rows

@@ -1,0 +1,112 @@
+"""Result tables: one row per household per step, the original columns plus every column needed to
+check each balance from the CSV alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chain.blocks import Block, MarketPrices, Settlement, Trade
+from chain.genesis import Genesis
+
+ORIGINAL_COLUMNS = (
+    "step", "household_id", "production", "consumption", "stored_kwh", "battery_pct", "wallet",
+    "grid_buy", "grid_sell", "p2p_trades", "p2p_buy_amount", "p2p_sell_amount",
+)  # fmt: skip
+EXTRA_COLUMNS = (
+    "charge_kwh", "discharge_kwh", "curtailed_kwh", "unserved_kwh", "grid_buy_price", "grid_sell_price",
+    "p2p_price", "fees", "cost", "grid_import_capacity_kw", "grid_export_capacity_kw", "stored_kwh_start",
+    "battery_capacity_kwh", "charge_efficiency", "discharge_efficiency", "max_power_kw", "dt_hours", "mode",
+)  # fmt: skip
+COLUMNS = ORIGINAL_COLUMNS + EXTRA_COLUMNS
+
+
+@dataclass(frozen=True, slots=True)
+class StepRecord:
+    """Everything one step left behind, from a block or from the baseline runner."""
+
+    step: int
+    settlements: Sequence[Settlement]
+    prices: MarketPrices
+    import_kw: float
+    export_kw: float
+    trades: Sequence[Trade]
+
+
+def record_from_block(block: Block) -> StepRecord:
+    return StepRecord(
+        block.step,
+        block.decoded_settlements(),
+        block.prices,
+        block.import_capacity_kw,
+        block.export_capacity_kw,
+        block.trades,
+    )
+
+
+def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFrame:
+    """The result table; wallets start at ``genesis.initial_wallet`` and fall by each step's cost."""
+    members = {m.household: m.battery for m in genesis.members}
+    wallet = dict.fromkeys(members, genesis.initial_wallet)
+    rows = []
+    for rec in records:
+        bought: dict[str, list[str]] = {}
+        for t in rec.trades:
+            bought.setdefault(t.buyer, []).append(f"{t.seller}:{t.kwh!r}")
+        p = rec.prices
+        for s in rec.settlements:
+            b = members[s.household]
+            cost = s.cost(p.grid_buy, p.grid_sell, p.p2p)
+            wallet[s.household] -= cost
+            rows.append(
+                (
+                    rec.step, s.household, s.production, s.consumption, s.soc_after,
+                    100.0 * s.soc_after / b.capacity_kwh if b.capacity_kwh > 0 else 0.0,
+                    wallet[s.household], s.grid_buy, s.grid_sell, "-".join(bought.get(s.household, [])),
+                    s.p2p_buy, s.p2p_sell, s.charge, s.discharge, s.curtailed, s.unserved, p.grid_buy,
+                    p.grid_sell, p.p2p, s.fees, cost, rec.import_kw, rec.export_kw, s.soc_before,
+                    b.capacity_kwh, b.charge_efficiency, b.discharge_efficiency, b.max_power_kw,
+                    genesis.dt_hours, s.mode,
+                )
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """Full float precision (repr), so that nothing is rounded away."""
+    frame.to_csv(path, index=False, float_format="%.17g")
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, keep_default_na=False, na_values=[], dtype={"p2p_trades": str, "household_id": str})
+
+
+def community_cost(frame: pd.DataFrame) -> float:
+    """What the community paid over the run ($)."""
+    return float(frame["cost"].sum())
+
+
+def per_household_cost(frame: pd.DataFrame) -> pd.Series:
+    return frame.groupby("household_id", sort=False)["cost"].sum()
+
+
+def peak_import_kw(frame: pd.DataFrame) -> float:
+    per_step = frame.groupby("step")["grid_buy"].sum()
+    dt = float(frame["dt_hours"].iloc[0]) if len(frame) else 1.0
+    return float(per_step.max() / dt) if len(per_step) else 0.0
+
+
+def step_totals(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.groupby("step")[["grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount"]].sum()
+
+
+def ordered_ids(frame: pd.DataFrame) -> list[str]:
+    return [str(x) for x in pd.unique(frame["household_id"])]
+
+
+def as_array(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return frame[column].to_numpy(dtype=np.float64)

@@ -1,0 +1,108 @@
+"""Setting up a run directory: parameters, keys and the genesis every process starts from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from chain.crypto import SigningKey
+from chain.genesis import BatterySpec, Genesis, Member
+from ets.data import household_ids
+from ets.params import Params
+
+
+@dataclass(frozen=True, slots=True)
+class RunLayout:
+    """Where everything of a run lives."""
+
+    root: Path
+
+    @property
+    def params(self) -> Path:
+        return self.root / "params.json"
+
+    @property
+    def genesis(self) -> Path:
+        return self.root / "genesis.json"
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def ledgers(self) -> Path:
+        return self.root / "ledgers"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def key(self, name: str) -> Path:
+        return self.keys / f"{name}.key"
+
+    def ledger(self, name: str) -> Path:
+        return self.ledgers / f"{name}.ledger"
+
+    def log(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    @property
+    def coordinator_ledger(self) -> Path:
+        return self.ledger("coordinator")
+
+    @property
+    def endpoints(self) -> Path:
+        return self.root / "coordinator_endpoints.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "network_metrics.csv"
+
+
+def new_run_dir(results: Path) -> Path:
+    """``results/sim_YYYYMMDD_HHMMSS`` (with a suffix if that exists already)."""
+    stamp = dt.datetime.now().strftime("sim_%Y%m%d_%H%M%S")
+    path = results / stamp
+    n = 1
+    while path.exists():
+        n += 1
+        path = results / f"{stamp}_{n}"
+    path.mkdir(parents=True)
+    return path
+
+
+def create_run(params: Params, run_dir: Path) -> Genesis:
+    """Write params.json, a key per household and one for the coordinator, and genesis.json."""
+    layout = RunLayout(run_dir)
+    for d in (layout.keys, layout.ledgers, layout.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    params.save(layout.params)
+    ids = household_ids(Path(params.household.data_file))[: params.household.max_households]
+    b = params.battery
+    battery = BatterySpec(
+        b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency, b.initial_soc_kwh
+    )
+    members = []
+    for hid in ids:
+        key = SigningKey.generate()
+        key.save(layout.key(hid))
+        (layout.keys / f"{hid}.pub").write_text(key.public.hex() + "\n")
+        members.append(Member(hid, key.public, battery))
+    coordinator = SigningKey.generate()
+    coordinator.save(layout.key("coordinator"))
+    (layout.keys / "coordinator.pub").write_text(coordinator.public.hex() + "\n")
+    sim = params.simulation
+    genesis = Genesis(
+        coordinator_key=coordinator.public,
+        members=tuple(members),
+        dt_hours=sim.time_step_hours,
+        start_step=sim.start_step,
+        steps=sim.steps,
+        horizon=params.forecaster.horizon_steps,
+        initial_wallet=params.household.initial_wallet,
+        params_hash=params.digest(),
+        created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    genesis.save(layout.genesis)
+    return genesis

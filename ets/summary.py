@@ -1,0 +1,101 @@
+"""KPIs of a run: what the community saves against the baseline, who gains, and how the network did."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ets.results import community_cost, peak_import_kw, per_household_cost
+
+SAVING_TOLERANCE = 1e-6
+"""A household is worse off when it pays more than this ($) over the baseline."""
+
+
+def energy_kpis(frame: pd.DataFrame) -> dict[str, float]:
+    production = float(frame["production"].sum())
+    consumption = float(frame["consumption"].sum())
+    grid_buy = float(frame["grid_buy"].sum())
+    grid_sell = float(frame["grid_sell"].sum())
+    unserved = float(frame["unserved_kwh"].sum())
+    curtailed = float(frame["curtailed_kwh"].sum())
+    return {
+        "community_cost": community_cost(frame),
+        "grid_import_kwh": grid_buy,
+        "grid_export_kwh": grid_sell,
+        "p2p_volume_kwh": float(frame["p2p_sell_amount"].sum()),
+        "peak_import_kw": peak_import_kw(frame),
+        "curtailed_kwh": curtailed,
+        "unserved_kwh": unserved,
+        "self_sufficiency": 1.0 - (grid_buy + unserved) / consumption if consumption > 0 else 0.0,
+        "self_consumption": 1.0 - (grid_sell + curtailed) / production if production > 0 else 0.0,
+        "fees": float(frame["fees"].sum()),
+        "final_stored_kwh": float(frame[frame["step"] == frame["step"].max()]["stored_kwh"].sum()),
+        "capacity_violations": capacity_violations(frame),
+        "import_limit_binding_steps": binding_steps(frame, "grid_buy", "grid_import_capacity_kw"),
+        "export_limit_binding_steps": binding_steps(frame, "grid_sell", "grid_export_capacity_kw"),
+    }
+
+
+def _per_step(frame: pd.DataFrame, column: str, capacity: str) -> tuple[np.ndarray, np.ndarray]:
+    g = frame.groupby("step")
+    used = g[column].sum().to_numpy()
+    limit = (g[capacity].first() * g["dt_hours"].first()).to_numpy()
+    return used, limit
+
+
+def capacity_violations(frame: pd.DataFrame, tolerance: float = 1e-6) -> int:
+    """Steps in which the community imported or exported more than the transformer allows."""
+    count = 0
+    for column, capacity in (("grid_buy", "grid_import_capacity_kw"), ("grid_sell", "grid_export_capacity_kw")):
+        used, limit = _per_step(frame, column, capacity)
+        count += int((used > limit + tolerance).sum())
+    return count
+
+
+def binding_steps(frame: pd.DataFrame, column: str, capacity: str, tolerance: float = 1e-6) -> int:
+    """Steps in which the community used all of a transformer limit."""
+    used, limit = _per_step(frame, column, capacity)
+    return int((used >= limit - tolerance).sum())
+
+
+def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataFrame | None = None) -> dict[str, Any]:
+    base, opt = energy_kpis(baseline), energy_kpis(optimized)
+    saving = base["community_cost"] - opt["community_cost"]
+    ref = abs(base["community_cost"])
+    base_h, opt_h = per_household_cost(baseline), per_household_cost(optimized)
+    households = {
+        hid: {
+            "baseline_cost": float(base_h[hid]),
+            "optimized_cost": float(opt_h[hid]),
+            "saving": float(base_h[hid] - opt_h[hid]),
+        }
+        for hid in base_h.index
+    }
+    summary: dict[str, Any] = {
+        "steps": int(optimized["step"].nunique()),
+        "households": len(households),
+        "baseline": base,
+        "optimized": opt,
+        "saving": saving,
+        "saving_pct": 100.0 * saving / ref if ref > 0 else 0.0,
+        "households_worse_off": sum(1 for h in households.values() if h["saving"] < -SAVING_TOLERANCE),
+        "per_household": households,
+    }
+    if metrics is not None and len(metrics):
+        summary["network"] = network_kpis(metrics)
+    return summary
+
+
+def network_kpis(metrics: pd.DataFrame) -> dict[str, float]:
+    latency = metrics["latency_ms"].to_numpy()
+    return {
+        "step_latency_p50_ms": float(np.percentile(latency, 50)),
+        "step_latency_p99_ms": float(np.percentile(latency, 99)),
+        "solve_p50_ms": float(np.percentile(metrics["solve_ms"], 50)),
+        "bytes_per_step": float((metrics["bytes_in"] + metrics["bytes_out"]).mean()),
+        "block_bytes_mean": float(metrics["block_bytes"].mean()),
+        "rejected_messages": int(metrics["rejected"].sum()),
+        "absent_household_steps": int(metrics["absent"].sum()),
+    }

@@ -1,0 +1,203 @@
+"""``ets verify``: a run's ledgers and CSVs, checked against each other and against the rules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+
+from chain.blocks import Block
+from chain.energy import TOLERANCE_KWH
+from chain.errors import ChainError, EtsError, InputError
+from chain.genesis import Genesis
+from chain.ledger import read_records
+from chain.verify import verify_records
+from ets.results import read_csv, record_from_block, results_frame
+from ets.setup import RunLayout
+
+MONEY_TOLERANCE = 1e-7
+"""$ slack in money checks (floating point)."""
+
+
+class VerifyError(EtsError):
+    """A run failed verification; the message names the file and the first bad height or row."""
+
+
+@dataclass
+class VerifyReport:
+    ledgers: int = 0
+    blocks: int = 0
+    signatures: int = 0
+    rows_checked: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def verify_run(run_dir: Path) -> VerifyReport:
+    layout = RunLayout(Path(run_dir))
+    if not layout.genesis.exists():
+        raise InputError(f"{run_dir}: not a run directory (no genesis.json)")
+    genesis = Genesis.load(layout.genesis)
+    report = VerifyReport()
+    reference = _verify_ledger(layout.coordinator_ledger, genesis, report)
+    for path in sorted(layout.ledgers.glob("*.ledger")):
+        if path == layout.coordinator_ledger:
+            continue
+        records = _read(path)
+        for height, (mine, theirs) in enumerate(zip(records, reference.records, strict=False)):
+            if mine != theirs:
+                raise VerifyError(f"{path}: height {height}: differs from the coordinator's ledger")
+        if len(records) != len(reference.records):
+            raise VerifyError(
+                f"{path}: height {min(len(records), len(reference.records))}: has {len(records)} blocks, "
+                f"the coordinator's ledger {len(reference.records)}"
+            )
+        report.ledgers += 1
+    optimized = layout.root / "optimized_results.csv"
+    baseline = layout.root / "baseline_results.csv"
+    for path in (baseline, optimized):
+        if not path.exists():
+            raise VerifyError(f"{path}: missing")
+        report.rows_checked += check_csv(path, genesis)
+    expected = results_frame([record_from_block(b) for b in reference.blocks], genesis)
+    compare_frames(read_csv(optimized), expected, optimized)
+    return report
+
+
+@dataclass
+class _Reference:
+    records: list[bytes]
+    blocks: tuple[Block, ...]
+
+
+def _read(path: Path) -> list[bytes]:
+    try:
+        return read_records(path)
+    except ChainError as exc:
+        raise VerifyError(f"{path}: height {exc.height}: {exc.reason}") from exc
+    except OSError as exc:
+        raise VerifyError(f"{path}: cannot read: {exc}") from exc
+
+
+def _verify_ledger(path: Path, genesis: Genesis, report: VerifyReport) -> _Reference:
+    if not path.exists():
+        raise VerifyError(f"{path}: missing")
+    records = _read(path)
+    try:
+        result = verify_records(records, genesis)
+    except ChainError as exc:
+        raise VerifyError(f"{path}: height {exc.height}: {exc.reason}") from exc
+    if result.blocks != genesis.steps:
+        raise VerifyError(f"{path}: height {result.blocks}: ledger ends after {result.blocks} of {genesis.steps} steps")
+    report.ledgers += 1
+    report.blocks += result.blocks
+    report.signatures += result.signatures
+    return _Reference(records, result.decoded)
+
+
+class _Rows:
+    """Raises ``VerifyError`` naming the first row a check fails on."""
+
+    def __init__(self, df: pd.DataFrame, path: Path) -> None:
+        self.df, self.path = df, path
+
+    def require(self, bad: np.ndarray, what: str) -> None:
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            step, hid = self.df["step"].iloc[i], self.df["household_id"].iloc[i]
+            raise VerifyError(f"{self.path}: row {i} (line {i + 2}, step {step}, household {hid}): {what}")
+
+
+ENERGY_COLUMNS = (
+    "production", "consumption", "grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount",
+    "charge_kwh", "discharge_kwh", "curtailed_kwh", "unserved_kwh", "fees",
+)  # fmt: skip
+
+
+def check_csv(path: Path, genesis: Genesis) -> int:
+    """Every balance of a result CSV, from the CSV alone; raises ``VerifyError`` naming the first bad row."""
+    df = read_csv(path)
+    if df.empty:
+        raise VerifyError(f"{path}: no rows")
+    rows = _Rows(df, path)
+    tol = TOLERANCE_KWH
+    c = {name: df[name].to_numpy(dtype=np.float64) for name in df.columns if is_numeric_dtype(df[name])}
+    sources = c["production"] + c["grid_buy"] + c["p2p_buy_amount"] + c["discharge_kwh"] + c["unserved_kwh"]
+    sinks = c["consumption"] + c["grid_sell"] + c["p2p_sell_amount"] + c["charge_kwh"] + c["curtailed_kwh"]
+    rows.require(np.abs(sources - sinks) > tol, "energy balance does not hold")
+    soc = (
+        c["stored_kwh_start"]
+        + c["charge_efficiency"] * c["charge_kwh"]
+        - c["discharge_kwh"] / c["discharge_efficiency"]
+    )
+    rows.require(np.abs(soc - c["stored_kwh"]) > tol, "stored_kwh does not follow from the battery equation")
+    outside = (c["stored_kwh"] < -tol) | (c["stored_kwh"] > c["battery_capacity_kwh"] + tol)
+    rows.require(outside, "stored_kwh outside [0, capacity]")
+    limit = c["max_power_kw"] * c["dt_hours"] + tol
+    rows.require((c["charge_kwh"] > limit) | (c["discharge_kwh"] > limit), "charge/discharge above the battery's power")
+    rows.require(np.any(np.stack([c[n] for n in ENERGY_COLUMNS]) < -tol, axis=0), "a negative energy or fee")
+    cost = (
+        c["grid_buy"] * c["grid_buy_price"]
+        - c["grid_sell"] * c["grid_sell_price"]
+        + (c["p2p_buy_amount"] - c["p2p_sell_amount"]) * c["p2p_price"]
+        + c["fees"]
+    )
+    rows.require(np.abs(cost - c["cost"]) > MONEY_TOLERANCE, "cost does not follow from energies and prices")
+    initial = {m.household: m.battery.initial_soc_kwh for m in genesis.members}
+    by_household = df.groupby("household_id", sort=False)
+    start_soc = by_household["stored_kwh"].shift(1).fillna(df["household_id"].map(initial)).to_numpy(dtype=np.float64)
+    rows.require(np.abs(start_soc - c["stored_kwh_start"]) > tol, "stored_kwh_start is not the previous stored_kwh")
+    start_wallet = by_household["wallet"].shift(1).fillna(genesis.initial_wallet).to_numpy(dtype=np.float64)
+    wallet_bad = np.abs(start_wallet - c["cost"] - c["wallet"]) > MONEY_TOLERANCE
+    rows.require(wallet_bad, "wallet is not the previous wallet minus the cost")
+    _check_community(df, path)
+    return len(df)
+
+
+def _check_community(df: pd.DataFrame, path: Path) -> None:
+    g = df.groupby("step", sort=True)
+    sums = g[["grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount"]].sum()
+    first = g[["grid_import_capacity_kw", "grid_export_capacity_kw", "dt_hours", "p2p_price"]].first()
+    n = g.size().to_numpy()
+    tol = TOLERANCE_KWH * n
+    checks = (
+        ((sums["p2p_buy_amount"] - sums["p2p_sell_amount"]).abs().to_numpy() > tol, "P2P bought != sold"),
+        (
+            (sums["grid_buy"] - first["grid_import_capacity_kw"] * first["dt_hours"]).to_numpy() > tol,
+            "import above capacity",
+        ),
+        (
+            (sums["grid_sell"] - first["grid_export_capacity_kw"] * first["dt_hours"]).to_numpy() > tol,
+            "export above capacity",
+        ),
+    )
+    for mask, what in checks:
+        if mask.any():
+            step = int(sums.index[np.flatnonzero(mask)[0]])
+            raise VerifyError(f"{path}: step {step}: {what}")
+    paid = (df["p2p_buy_amount"] * df["p2p_price"]).groupby(df["step"]).sum()
+    received = (df["p2p_sell_amount"] * df["p2p_price"]).groupby(df["step"]).sum()
+    bad = np.abs(paid - received).to_numpy() > MONEY_TOLERANCE
+    if bad.any():
+        raise VerifyError(
+            f"{path}: step {int(paid.index[np.flatnonzero(bad)[0]])}: buyers pay peers != sellers receive"
+        )
+
+
+def compare_frames(actual: pd.DataFrame, expected: pd.DataFrame, path: Path) -> None:
+    """The CSV must say what the ledger says (to 1e-9)."""
+    if len(actual) != len(expected):
+        raise VerifyError(f"{path}: has {len(actual)} rows, the ledger implies {len(expected)}")
+    for col in expected.columns:
+        a, e = actual[col], expected[col]
+        if not (is_numeric_dtype(e) and is_numeric_dtype(a)):
+            bad = a.astype(str).to_numpy() != e.astype(str).to_numpy()
+        else:
+            bad = ~np.isclose(a.to_numpy(dtype=np.float64), e.to_numpy(dtype=np.float64), rtol=0, atol=1e-9)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise VerifyError(
+                f"{path}: row {i} (line {i + 2}): column {col!r} is {a.iloc[i]!r}, the ledger says {e.iloc[i]!r}"
+            )

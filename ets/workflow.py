@@ -1,0 +1,109 @@
+"""The steps every run shares: prepare the run directory and the baseline, then write the results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from chain.crypto import Verifier
+from chain.genesis import Genesis
+from chain.ledger import read_records
+from chain.rules import read_block
+from ets.baseline_runner import run_baseline, run_data
+from ets.data import HouseholdData
+from ets.grid import GridSeries, grid_series
+from ets.params import Params
+from ets.results import StepRecord, read_csv, record_from_block, results_frame, write_csv
+from ets.setup import RunLayout, create_run, new_run_dir
+from ets.summary import summarize
+
+
+@dataclass(frozen=True)
+class PreparedRun:
+    run_dir: Path
+    genesis: Genesis
+    params: Params
+    data: HouseholdData
+    grid: GridSeries
+
+
+def prepare_run(params: Params, results: Path) -> PreparedRun:
+    """A new run directory with keys, genesis, grid_capacity.csv and baseline_results.csv."""
+    run_dir = new_run_dir(results)
+    genesis = create_run(params, run_dir)
+    data = run_data(genesis, params)
+    grid = grid_series(params, genesis.steps + genesis.horizon)
+    steps = range(genesis.steps)
+    pd.DataFrame(
+        {
+            "timestep": [genesis.start_step + s for s in steps],
+            "import_capacity_kw": grid.import_kw[: genesis.steps],
+            "export_capacity_kw": grid.export_kw[: genesis.steps],
+            "grid_buy_price": grid.buy_price[: genesis.steps],
+            "grid_sell_price": grid.sell_price[: genesis.steps],
+        }
+    ).to_csv(run_dir / "grid_capacity.csv", index=False, float_format="%.17g")
+    write_csv(results_frame(run_baseline(genesis, data, grid), genesis), run_dir / "baseline_results.csv")
+    return PreparedRun(run_dir, genesis, params, data, grid)
+
+
+def records_from_ledger(prepared: PreparedRun) -> list[StepRecord]:
+    """Step records from the coordinator's ledger (signatures checked again on the way)."""
+    verifier = Verifier()
+    layout = RunLayout(prepared.run_dir)
+    return [
+        record_from_block(read_block(raw, prepared.genesis, verifier)[1])
+        for raw in read_records(layout.coordinator_ledger)
+    ]
+
+
+def finish_run(prepared: PreparedRun, records: Sequence[StepRecord], *, quiet: bool) -> dict[str, object]:
+    """Write optimized_results.csv and summary.json; print the comparison unless ``quiet``."""
+    run_dir = prepared.run_dir
+    optimized = results_frame(records, prepared.genesis)
+    write_csv(optimized, run_dir / "optimized_results.csv")
+    baseline = read_csv(run_dir / "baseline_results.csv")
+    metrics_path = RunLayout(run_dir).metrics
+    metrics = pd.read_csv(metrics_path) if metrics_path.exists() else None
+    summary = summarize(baseline, read_csv(run_dir / "optimized_results.csv"), metrics)
+    summary["run_dir"] = str(run_dir)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if not quiet:
+        print_summary(summary)
+    return summary
+
+
+def print_summary(summary: dict[str, object]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    base = summary["baseline"]
+    opt = summary["optimized"]
+    assert isinstance(base, dict) and isinstance(opt, dict)
+    table = Table(title=f"{summary['households']} households, {summary['steps']} steps")
+    table.add_column("")
+    table.add_column("baseline", justify="right")
+    table.add_column("optimized", justify="right")
+    rows = [
+        ("community cost ($)", "community_cost", "{:.2f}"),
+        ("grid import (kWh)", "grid_import_kwh", "{:.1f}"),
+        ("grid export (kWh)", "grid_export_kwh", "{:.1f}"),
+        ("P2P volume (kWh)", "p2p_volume_kwh", "{:.1f}"),
+        ("peak import (kW)", "peak_import_kw", "{:.2f}"),
+        ("unserved (kWh)", "unserved_kwh", "{:.2f}"),
+        ("curtailed (kWh)", "curtailed_kwh", "{:.2f}"),
+        ("capacity violations", "capacity_violations", "{:d}"),
+    ]
+    for label, key, fmt in rows:
+        table.add_row(label, fmt.format(base[key]), fmt.format(opt[key]))
+    console = Console()
+    console.print(table)
+    console.print(
+        f"saving: ${summary['saving']:.2f} ({summary['saving_pct']:.1f}%), "
+        f"households worse off: {summary['households_worse_off']}"
+    )
+    console.print(f"results: {summary['run_dir']}")

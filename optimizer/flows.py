@@ -1,0 +1,95 @@
+"""Per-household energy flows of one step as arrays, and the batteries they run through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from chain.genesis import BatterySpec
+
+Array = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class Batteries:
+    """Battery parameters of N households, as arrays of shape (N,)."""
+
+    capacity_kwh: Array
+    max_power_kw: Array
+    charge_efficiency: Array
+    discharge_efficiency: Array
+
+    @classmethod
+    def from_specs(cls, specs: Sequence[BatterySpec]) -> Batteries:
+        return cls(
+            np.array([b.capacity_kwh for b in specs], dtype=np.float64),
+            np.array([b.max_power_kw if b.capacity_kwh > 0 else 0.0 for b in specs], dtype=np.float64),
+            np.array([b.charge_efficiency for b in specs], dtype=np.float64),
+            np.array([b.discharge_efficiency for b in specs], dtype=np.float64),
+        )
+
+    def subset(self, mask: npt.NDArray[np.bool_]) -> Batteries:
+        return Batteries(
+            self.capacity_kwh[mask],
+            self.max_power_kw[mask],
+            self.charge_efficiency[mask],
+            self.discharge_efficiency[mask],
+        )
+
+    def soc_after(self, soc: Array, charge: Array, discharge: Array) -> Array:
+        """``soc + eta_c * charge - discharge / eta_d`` (kWh)."""
+        result: Array = soc + self.charge_efficiency * charge - discharge / self.discharge_efficiency
+        return result
+
+    def charge_room(self, soc: Array, dt_hours: float) -> Array:
+        """Most energy that can be charged this step (kWh drawn from the bus)."""
+        room: Array = np.minimum(
+            self.max_power_kw * dt_hours, np.maximum(self.capacity_kwh - soc, 0.0) / self.charge_efficiency
+        )
+        return room
+
+    def discharge_room(self, soc: Array, dt_hours: float) -> Array:
+        """Most energy that can be discharged this step (kWh delivered to the bus)."""
+        room: Array = np.minimum(self.max_power_kw * dt_hours, np.maximum(soc, 0.0) * self.discharge_efficiency)
+        return room
+
+
+@dataclass(frozen=True, slots=True)
+class Flows:
+    """Energies of N households in one step (kWh per step), arrays of shape (N,)."""
+
+    production: Array
+    consumption: Array
+    grid_buy: Array
+    grid_sell: Array
+    p2p_buy: Array
+    p2p_sell: Array
+    charge: Array
+    discharge: Array
+    curtailed: Array
+    unserved: Array
+
+
+def share_capacity(wish: Array, limit_kwh: float) -> tuple[Array, Array]:
+    """Grant ``wish`` within a community ``limit_kwh``, cutting everyone pro rata.
+
+    Returns (granted, refused); ``granted + refused == wish``.
+    """
+    total = float(wish.sum())
+    if total <= limit_kwh:
+        return wish.copy(), np.zeros_like(wish)
+    granted = wish * (limit_kwh / total)
+    return granted, wish - granted
+
+
+@dataclass(frozen=True, slots=True)
+class GridWindow:
+    """The grid over the horizon: prices ($/kWh) and limits (kW), arrays of shape (H,)."""
+
+    buy_price: Array
+    sell_price: Array
+    import_kw: Array
+    export_kw: Array

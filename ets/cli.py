@@ -97,8 +97,12 @@ def run(
 
     params = load_params(params_file, households, steps, data)
     prepared = prepare_run(params, results)
-    with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
-        run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
+    try:
+        with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
+            run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
+        sys.exit(130)
     finish_run(prepared, records_from_ledger(prepared), quiet=quiet)
 
 

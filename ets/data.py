@@ -70,7 +70,7 @@ def read_table(path: Path) -> pd.DataFrame:
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
             raise InputError(
-                f"{path}: column {col!r}, row {i}{_line(suffix, i)}: value {df[col].iloc[i]!r} "
+                f"{path}: column {col!r}, row {i}{_line(suffix, i)}: value {_show(df[col].iloc[i])} "
                 + ("is not a non-negative whole number" if col == "step" else "is negative or not a number")
             )
         df[col] = values.astype(np.int64 if col == "step" else np.float64)
@@ -81,6 +81,10 @@ def read_table(path: Path) -> pd.DataFrame:
             f"{path}: row {i}{_line(suffix, i)}: household {df['id'].iloc[i]!r} step {df['step'].iloc[i]} appears twice"
         )
     return df
+
+
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _line(suffix: str, i: int) -> str:

@@ -1,0 +1,78 @@
+"""Shared fixtures: small parameter files, CLI invocation, and one real cluster run per session."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ets.cli import main
+
+SMALL = {
+    "simulation": {"steps": 12, "start_step": 40},
+    "household": {"max_households": 5},
+    "forecaster": {"horizon_steps": 16},
+    "network": {"offer_timeout_s": 20.0, "start_timeout_s": 60.0, "peer_timeout_s": 60.0},
+}
+
+
+def write_params(path: Path, overrides: dict[str, dict[str, Any]] | None = None) -> Path:
+    tree: dict[str, dict[str, Any]] = {k: dict(v) for k, v in SMALL.items()}
+    for group, values in (overrides or {}).items():
+        tree.setdefault(group, {}).update(values)
+    path.write_text(json.dumps(tree))
+    return path
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def child_pids() -> list[int]:
+    """Live (non-zombie) processes whose parent is this test process."""
+    me = os.getpid()
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == me and fields[0] != "Z":
+            out.append(int(entry.name))
+    return out
+
+
+def only_run_dir(results: Path) -> Path:
+    dirs = sorted(results.glob("sim_*"))
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+@pytest.fixture(scope="session")
+def cluster_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One real distributed run: a coordinator and 4 node processes over loopback ZeroMQ."""
+    root = tmp_path_factory.mktemp("cluster")
+    params = write_params(root / "params.json")
+    before = set(child_pids())
+    result = cli("run", "--params", str(params), "--results", str(root / "results"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert set(child_pids()) - before == set(), "the launcher left processes running"
+    yield only_run_dir(root / "results")
+
+
+@pytest.fixture(scope="session")
+def engine_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same inputs through the in-process engine."""
+    root = tmp_path_factory.mktemp("engine")
+    params = write_params(root / "params.json")
+    result = cli("simulate", "--params", str(params), "--results", str(root / "results"), "--quiet")
+    assert result.exit_code == 0, result.output
+    return only_run_dir(root / "results")

@@ -1,0 +1,160 @@
+"""Canonical encoding, bounded decoding and the signed envelope."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from chain import codec
+from chain.blocks import Block, MarketPrices, Settlement, Trade
+from chain.crypto import SigningKey, Verifier
+from chain.envelope import open_envelope, seal, signing_bytes
+from chain.errors import DecodeError, PeerError, SignatureError
+from chain.messages import decode, sign
+from chain.offers import Ack, Offer
+
+KEY = SigningKey.from_seed(bytes(range(32)))
+OTHER = SigningKey.from_seed(bytes(range(1, 33)))
+CHAIN = b"\x07" * 32
+
+floats = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_", min_size=1, max_size=16)
+
+
+@st.composite
+def offers(draw: st.DrawFn) -> Offer:
+    h = draw(st.integers(1, 96))
+    return Offer(
+        chain_id=CHAIN,
+        step=draw(st.integers(0, 10**6)),
+        household=draw(ids),
+        soc_kwh=draw(floats),
+        production_kwh=tuple(draw(st.lists(floats, min_size=h, max_size=h))),
+        consumption_kwh=tuple(draw(st.lists(floats, min_size=h, max_size=h))),
+    )
+
+
+@st.composite
+def settlements(draw: st.DrawFn) -> Settlement:
+    return Settlement(draw(ids), draw(st.sampled_from(["market", "alone"])), *(draw(floats) for _ in range(13)))
+
+
+@st.composite
+def blocks(draw: st.DrawFn) -> Block:
+    return Block(
+        chain_id=CHAIN,
+        height=draw(st.integers(0, 10**6)),
+        step=draw(st.integers(0, 10**6)),
+        parent_hash=os.urandom(32),
+        offers_root=os.urandom(32),
+        settlements_root=os.urandom(32),
+        prices=MarketPrices(draw(floats), draw(floats), draw(floats)),
+        import_capacity_kw=draw(floats),
+        export_capacity_kw=draw(floats),
+        offers=tuple(sign(o, KEY).raw for o in draw(st.lists(offers(), max_size=3))),
+        settlements=tuple(s.encode() for s in draw(st.lists(settlements(), max_size=3))),
+        trades=tuple(Trade(draw(ids), draw(ids), draw(floats), draw(floats)) for _ in range(draw(st.integers(0, 3)))),
+        absent=tuple(draw(st.lists(ids, max_size=3))),
+        acks=(),
+        clearing_status="optimal",
+        objective=draw(floats),
+    )
+
+
+@given(offers())
+def test_offer_round_trip(offer: Offer) -> None:
+    assert Offer.decode(offer.encode()) == offer
+
+
+@given(settlements())
+def test_settlement_round_trip(s: Settlement) -> None:
+    assert Settlement.decode(s.encode()) == s
+
+
+@settings(max_examples=50)
+@given(blocks())
+def test_block_round_trip_and_signature(block: Block) -> None:
+    env = sign(block, KEY)
+    opened = open_envelope(env.raw, Verifier())
+    assert decode(opened) == block
+    assert opened.payload == block.encode()
+
+
+@given(st.binary(max_size=512))
+def test_garbage_only_ever_raises_decode_errors(data: bytes) -> None:
+    for decoder in (codec.unpack, Offer.decode, Block.decode, Ack.decode, Settlement.decode):
+        with contextlib.suppress(DecodeError):
+            decoder(data)
+
+
+@given(offers(), st.integers(min_value=0))
+def test_any_single_bit_flip_is_rejected(offer: Offer, where: int) -> None:
+    raw = bytearray(sign(offer, KEY).raw)
+    i = where % (len(raw) * 8)
+    raw[i // 8] ^= 1 << (i % 8)
+    with pytest.raises(PeerError):
+        open_envelope(bytes(raw), Verifier(), allowed=frozenset({KEY.public}))
+
+
+def test_verification_covers_exact_payload_bytes_without_reencoding() -> None:
+    """A payload that decodes to the same offer but is encoded differently does not verify."""
+    offer = Offer(CHAIN, 3, "h1", 1.0, (1.0,), (2.0,))
+    env = sign(offer, KEY)
+    # re-encode the same values with a non-canonical (map) encoding and splice in the old signature
+    other = codec.pack({"chain_id": CHAIN, "step": 3})
+    forged = codec.pack([1, "offer", KEY.public, other, env.signature])
+    with pytest.raises(SignatureError):
+        open_envelope(forged, Verifier())
+
+
+def test_signature_covers_the_kind() -> None:
+    ack = Ack(CHAIN, 1, "h1", 1, b"\x00" * 32)
+    env = sign(ack, KEY)
+    forged = codec.pack([1, "offer", KEY.public, env.payload, env.signature])
+    with pytest.raises(SignatureError):
+        open_envelope(forged, Verifier())
+    assert signing_bytes("ack", b"x") != signing_bytes("offer", b"x")
+
+
+def test_wrong_key_and_unknown_signer() -> None:
+    env = seal("ack", b"payload", KEY)
+    swapped = codec.pack([1, "ack", OTHER.public, env.payload, env.signature])
+    with pytest.raises(SignatureError):
+        open_envelope(swapped, Verifier())
+    with pytest.raises(SignatureError, match="not allowed"):
+        open_envelope(env.raw, Verifier(), allowed=frozenset({OTHER.public}))
+
+
+def test_oversize_and_truncated() -> None:
+    env = seal("ack", b"x" * 1000, KEY)
+    with pytest.raises(DecodeError, match="exceeds the limit"):
+        open_envelope(env.raw, Verifier(), max_bytes=500)
+    with pytest.raises(DecodeError):
+        open_envelope(env.raw[:-10], Verifier())
+
+
+def test_nesting_is_bounded() -> None:
+    deep: object = []
+    for _ in range(50):
+        deep = [deep]
+    with pytest.raises(DecodeError, match="nesting"):
+        codec.unpack(codec.pack(deep))
+
+
+def test_offer_rejects_bad_series() -> None:
+    good = Offer(CHAIN, 0, "h", 1.0, (1.0, 2.0), (1.0, 2.0))
+    fields = codec.unpack(good.encode())
+    for bad in (
+        codec.floats_to_bin([1.0]),
+        codec.floats_to_bin([1.0, float("nan")]),
+        codec.floats_to_bin([1.0, -2.0]),
+        b"abc",
+    ):
+        broken = list(fields)
+        broken[5] = bad
+        with pytest.raises(DecodeError):
+            Offer.decode(codec.pack(broken))

@@ -70,7 +70,7 @@ class Settlement:
         mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
         if mode not in SETTLEMENT_MODES:
             raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
-        nums = [codec.as_float(v, f"settlement.{name}") for v, name in zip(obj[2:], _NUMBER_NAMES, strict=True)]
+        nums = [codec.as_float(v, f"settlement.{name}") for v, name in zip(obj[2:], SETTLEMENT_NUMBERS, strict=True)]
         return cls(household, mode, *nums)
 
     def cost(self, grid_buy_price: float, grid_sell_price: float, p2p_price: float) -> float:
@@ -83,7 +83,7 @@ class Settlement:
         )
 
 
-_NUMBER_NAMES = (
+SETTLEMENT_NUMBERS = (
     "production",
     "consumption",
     "grid_buy",

@@ -15,7 +15,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from chain.blocks import Settlement
+from chain.blocks import SETTLEMENT_NUMBERS, Settlement
 from chain.genesis import BatterySpec
 
 TOLERANCE_KWH = 1e-7
@@ -52,21 +52,7 @@ def settlement_problems(s: Settlement, battery: BatterySpec, dt_hours: float) ->
     tol = TOLERANCE_KWH
     problems = []
     for name, value in zip(
-        (
-            "production",
-            "consumption",
-            "grid_buy",
-            "grid_sell",
-            "p2p_buy",
-            "p2p_sell",
-            "charge",
-            "discharge",
-            "curtailed",
-            "unserved",
-            "soc_before",
-            "soc_after",
-            "fees",
-        ),
+        SETTLEMENT_NUMBERS,
         s.numbers(),
         strict=True,
     ):

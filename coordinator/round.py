@@ -18,8 +18,8 @@ from chain.merkle import merkle_root
 from chain.messages import sign
 from chain.offers import Ack, Offer
 from chain.rules import ChainState, check_offer
-from optimizer.flows import Array
-from optimizer.market import StepOutcome
+from optimizer.flows import Array, GridWindow
+from optimizer.market import Market, StepOutcome
 
 
 @dataclass
@@ -97,6 +97,20 @@ def market_arrays(
             production[i, 0] = last.production_kwh[step - last.step]
             consumption[i, 0] = last.consumption_kwh[step - last.step]
     return present, production, consumption
+
+
+def clear_step(
+    market: Market,
+    genesis: Genesis,
+    step: int,
+    offers: Mapping[HouseholdId, Offer],
+    last_offers: Mapping[HouseholdId, Offer],
+    soc: Array,
+    window: GridWindow,
+) -> StepOutcome:
+    """Clear ``step`` from the offers received (and, for absent households, their last offers)."""
+    present, production, consumption = market_arrays(genesis.household_ids, offers, last_offers, step, genesis.horizon)
+    return market.clear(present, production, consumption, soc, window)
 
 
 def build_block(

@@ -29,7 +29,7 @@ from chain.ledger import Ledger
 from chain.messages import HOUSEHOLD_KINDS, sign
 from chain.offers import Ack, Offer
 from chain.rules import ChainState, apply_block, genesis_state, read_block, read_signed, validate_block
-from coordinator.round import AckBox, OfferBox, build_block, market_arrays, seal
+from coordinator.round import AckBox, OfferBox, build_block, clear_step, seal
 from coordinator.transport import CoordinatorTransport
 from ets.grid import GridSeries, grid_series
 from ets.market_setup import market_for
@@ -172,67 +172,65 @@ class Coordinator:
         return True
 
     def run_step(self, transport: CoordinatorTransport, step: int) -> None:
-        g = self.genesis
+        """Announce, collect, clear, seal, store, publish; record the step's metrics."""
         t0 = time.monotonic()
-        in0, out0, rej0 = transport.bytes_in, transport.bytes_out, self.rejected
-        soc = dict(zip(g.household_ids, self.state.soc, strict=True))
-        box = OfferBox(g, step, soc)
-        deadline_ms = round(self.params.network.offer_timeout_s * 1000)
-        transport.publish(sign(StepOpen(g.chain_id, step, self.state.height, deadline_ms), self.key).raw)
-        deadline = t0 + self.params.network.offer_timeout_s
-        while not box.complete() and not self.stopping:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            for identity, raw in transport.receive(min(50, max(1, int(left * 1000)))):
-                self.handle(transport, identity, raw, box)
+        in0, out0, rejected0 = transport.bytes_in, transport.bytes_out, self.rejected
+        box = self.collect_offers(transport, step)
+        g = self.genesis
         offers = {h: o for h, (_, o) in box.offers.items()}
-        present, production, consumption = market_arrays(g.household_ids, offers, self.last_offers, step, g.horizon)
+        window = self.grid.window(step, g.horizon)
+        outcome = clear_step(self.market, g, step, offers, self.last_offers, np.array(self.state.soc), window)
         self.last_offers.update(offers)
-        w = self.grid.window(step, g.horizon)
-        outcome = self.market.clear(
-            present,
-            production,
-            consumption,
-            np.array(self.state.soc),
-            w,
-        )
-        raw_offers = [box.offers[h][0].raw for h in g.household_ids if h in box.offers]
         absent = [h for h in g.household_ids if h not in box.offers]
         block = build_block(
             g,
             self.state,
             step,
-            raw_offers,
+            [box.offers[h][0].raw for h in g.household_ids if h in box.offers],
             absent,
             outcome,
-            (float(w.import_kw[0]), float(w.export_kw[0])),
+            (float(window.import_kw[0]), float(window.export_kw[0])),
             self.acks.take(),
         )
         env = seal(block, self.key)
-        settlements = validate_block(
-            self.state, env, block, g, self.verifier, self.hashes.__getitem__, verify_offers=False
-        )
+        settlements = validate_block(self.state, env, block, g, self.verifier, self._hash_known, verify_offers=False)
         self.ledger.append(env.raw)
         self.state = apply_block(self.state, env, block, settlements)
         self.hashes.append(self.state.tip)
         transport.publish(env.raw)
         if absent:
             log.warning("step %d: absent %s", step, ", ".join(absent))
-        solve_ms = outcome.solve_seconds * 1000
         self.metrics.append(
             StepMetrics(
                 step,
                 (time.monotonic() - t0) * 1000,
-                solve_ms,
+                outcome.solve_seconds * 1000,
                 len(box.offers),
                 len(absent),
                 transport.bytes_in - in0,
                 transport.bytes_out - out0,
                 len(env.raw),
-                self.rejected - rej0,
+                self.rejected - rejected0,
             )
         )
+
+    def collect_offers(self, transport: CoordinatorTransport, step: int) -> OfferBox:
+        """Open ``step`` and gather offers until every household offered or the deadline passed."""
+        g = self.genesis
+        box = OfferBox(g, step, dict(zip(g.household_ids, self.state.soc, strict=True)))
+        timeout = self.params.network.offer_timeout_s
+        transport.publish(sign(StepOpen(g.chain_id, step, self.state.height, round(timeout * 1000)), self.key).raw)
+        deadline = time.monotonic() + timeout
+        while not box.complete() and not self.stopping:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for identity, raw in transport.receive(min(50, max(1, int(left * 1000)))):
+                self.handle(transport, identity, raw, box)
+        return box
+
+    def _hash_known(self, height: int) -> bytes:
+        return self.hashes[height]
 
     def finish(self, transport: CoordinatorTransport) -> None:
         """Announce the end until every household has left or the end timeout passed."""

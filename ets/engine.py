@@ -13,7 +13,7 @@ import numpy as np
 from chain.blocks import MarketPrices
 from chain.genesis import Genesis
 from chain.offers import Offer
-from coordinator.round import market_arrays
+from coordinator.round import clear_step
 from ets.data import HouseholdData
 from ets.grid import GridSeries
 from ets.market_setup import market_for
@@ -49,10 +49,9 @@ def simulate(
             )
             for i, hid in enumerate(ids)
         }
-        present, production, consumption = market_arrays(ids, offers, last_offers, step, genesis.horizon)
-        last_offers.update(offers)
         w = grid.window(step, genesis.horizon)
-        outcome = market.clear(present, production, consumption, soc, w)
+        outcome = clear_step(market, genesis, step, offers, last_offers, soc, w)
+        last_offers.update(offers)
         soc = np.array([s.soc_after for s in outcome.settlements])
         p = outcome.prices
         records.append(

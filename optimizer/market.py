@@ -75,14 +75,14 @@ class Market:
         ``production``/``consumption`` are (N, H): offered forecasts for present households (column 0 is
         the step itself) and the best known figures for absent ones (only column 0 is used).
         ``soc`` is (N,) at the start of the step.
+
+        Absent households act alone with a share of the transformer limits in proportion to their number;
+        the market clears the present ones within what is left.
         """
-        c = self.config
-        dt = c.dt_hours
-        n = len(self.ids)
-        imp_kwh = float(grid.import_kw[0]) * dt
-        exp_kwh = float(grid.export_kw[0]) * dt
+        dt = self.config.dt_hours
         absent = ~present
-        share = absent.sum() / n
+        share = absent.sum() / len(self.ids)
+        imp_kwh, exp_kwh = float(grid.import_kw[0]) * dt, float(grid.export_kw[0]) * dt
         alone_flows, alone_soc = baseline_step(
             production[absent, 0],
             consumption[absent, 0],
@@ -94,66 +94,64 @@ class Market:
         )
         imp_left = max(imp_kwh - float(alone_flows.grid_buy.sum()), 0.0)
         exp_left = max(exp_kwh - float(alone_flows.grid_sell.sum()), 0.0)
-        buy, sell = float(grid.buy_price[0]), float(grid.sell_price[0])
-        price = p2p_price(
-            c.pricing_rule,
-            buy,
-            sell,
-            float(production[present, 0].sum()),
-            float(consumption[present, 0].sum()),
-            c.price_factor,
-        )
-        prices = StepPrices(buy, sell, price)
-        result = ClearingResult("nobody present", 0.0, None, 0.0)
-        if present.any():
-            model = self._model(present)
-            imp = grid.import_kw * dt
-            exp = grid.export_kw * dt
-            imp[0], exp[0] = imp_left, exp_left
-            result = model.solve(
-                MarketInputs(
-                    production[present],
-                    consumption[present],
-                    soc[present],
-                    grid.buy_price,
-                    grid.sell_price,
-                    imp,
-                    exp,
-                    c.terminal_value,
-                )
-            )
+        prices = self._prices(grid, production[present, 0], consumption[present, 0])
+        result = self._solve(present, production, consumption, soc, grid, imp_left, exp_left)
         batteries = self.batteries.subset(present)
         ids = [h for h, p in zip(self.ids, present, strict=True) if p]
+        args = (production[present, 0], consumption[present, 0], soc[present], batteries, dt, imp_left, exp_left)
         if result.status == OPTIMAL and result.schedule is not None:
-            flows, trades = execute_schedule(
-                ids,
-                production[present, 0],
-                consumption[present, 0],
-                soc[present],
-                batteries,
-                dt,
-                imp_left,
-                exp_left,
-                result.schedule,
-                price,
-            )
+            flows, trades = execute_schedule(ids, *args, result.schedule, prices.p2p)
             mode = "market"
         else:
-            flows, _ = baseline_step(
-                production[present, 0], consumption[present, 0], soc[present], batteries, dt, imp_left, exp_left
-            )
+            flows, _ = baseline_step(*args)
             trades, mode = [], "alone"
+        fee = self.config.costs.p2p_transaction
         market_soc = batteries.soc_after(soc[present], flows.charge, flows.discharge)
-        by_id: dict[str, Settlement] = {}
         absent_ids = [h for h, p in zip(self.ids, present, strict=True) if not p]
-        fee = c.costs.p2p_transaction
-        for s in settlements_from_flows(ids, mode, flows, soc[present], market_soc, fee):
-            by_id[s.household] = s
-        for s in settlements_from_flows(absent_ids, "alone", alone_flows, soc[absent], alone_soc, fee):
-            by_id[s.household] = s
+        by_id = {
+            s.household: s
+            for s in (
+                *settlements_from_flows(ids, mode, flows, soc[present], market_soc, fee),
+                *settlements_from_flows(absent_ids, "alone", alone_flows, soc[absent], alone_soc, fee),
+            )
+        }
         return StepOutcome(
             [by_id[h] for h in self.ids], trades, prices, result.status, result.objective, result.solve_seconds
         )
+
+    def _prices(self, grid: GridWindow, production: Array, consumption: Array) -> StepPrices:
+        c = self.config
+        buy, sell = float(grid.buy_price[0]), float(grid.sell_price[0])
+        price = p2p_price(c.pricing_rule, buy, sell, float(production.sum()), float(consumption.sum()), c.price_factor)
+        return StepPrices(buy, sell, price)
+
+    def _solve(
+        self,
+        present: npt.NDArray[np.bool_],
+        production: Array,
+        consumption: Array,
+        soc: Array,
+        grid: GridWindow,
+        imp_left: float,
+        exp_left: float,
+    ) -> ClearingResult:
+        """Clear the present households over the horizon; the first step's limits are what is left."""
+        if not present.any():
+            return ClearingResult("nobody present", 0.0, None, 0.0)
+        dt = self.config.dt_hours
+        imp, exp = grid.import_kw * dt, grid.export_kw * dt
+        imp[0], exp[0] = imp_left, exp_left
+        inputs = MarketInputs(
+            production[present],
+            consumption[present],
+            soc[present],
+            grid.buy_price,
+            grid.sell_price,
+            imp,
+            exp,
+            self.config.terminal_value,
+        )
+        return self._model(present).solve(inputs)
 
 
 def community_flows(settlements: Sequence[Settlement]) -> Flows:

@@ -84,7 +84,7 @@ class Coordinator:
         if self.key.public != self.genesis.coordinator_key:
             raise InputError(f"{cfg.key}: not the coordinator key genesis names")
         g = self.genesis
-        self.grid: GridSeries = grid_series(self.params, g.steps + g.horizon)
+        self.grid: GridSeries = grid_series(self.params, g.steps + g.horizon, len(g.members))
         self.market: Market = market_for(g, self.params)
         self.verifier = Verifier()
         self.ledger = Ledger.open(cfg.ledger)

@@ -46,7 +46,9 @@ def resolve_data_path(path: str) -> Path:
     raise InputError(f"{path}: no such file")
 
 
-def load_params(params_file: Path | None, households: int | None, steps: int | None, data: str | None) -> Any:
+def load_params(
+    params_file: Path | None, households: int | None, steps: int | None, data: str | None, start_step: int | None = None
+) -> Any:
     """Parameters from a file (or defaults), command-line overrides applied and checked, data path resolved."""
     from ets.params import Params
 
@@ -54,8 +56,13 @@ def load_params(params_file: Path | None, households: int | None, steps: int | N
     household: dict[str, Any] = {}
     if households is not None:
         household["max_households"] = households
-    household["data_file"] = str(resolve_data_path(data or params.household.data_file))
-    simulation = {"steps": steps} if steps is not None else {}
+    data_file = resolve_data_path(data or params.household.data_file)
+    household["data_file"] = str(data_file)
+    if data is not None and params.household.metadata_file not in ("", "auto"):
+        household["metadata_file"] = "auto"
+    simulation: dict[str, Any] = {"steps": steps} if steps is not None else {}
+    if start_step is not None:
+        simulation["start_step"] = start_step
     return params.replace(household=household, simulation=simulation)
 
 
@@ -64,6 +71,7 @@ def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         [
             click.option("--households", "-n", type=int, help="Number of households (first N ids of the data)."),
             click.option("--steps", "-s", type=int, help="Number of steps to run."),
+            click.option("--start-step", type=int, help="First step of the data window (run steps)."),
             click.option("--data", type=str, help="Household data file (CSV or Parquet, long format)."),
             click.option("--params", "params_file", type=click.Path(path_type=Path), help="Parameters JSON file."),
             click.option(
@@ -89,13 +97,19 @@ def main() -> None:
 @run_options
 @_fail_cleanly
 def run(
-    households: int | None, steps: int | None, data: str | None, params_file: Path | None, results: Path, quiet: bool
+    households: int | None,
+    steps: int | None,
+    start_step: int | None,
+    data: str | None,
+    params_file: Path | None,
+    results: Path,
+    quiet: bool,
 ) -> None:
     """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
     from ets.launcher import run_cluster
     from ets.workflow import finish_run, prepare_run, records_from_ledger
 
-    params = load_params(params_file, households, steps, data)
+    params = load_params(params_file, households, steps, data, start_step)
     prepared = prepare_run(params, results)
     try:
         with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
@@ -110,13 +124,19 @@ def run(
 @run_options
 @_fail_cleanly
 def simulate(
-    households: int | None, steps: int | None, data: str | None, params_file: Path | None, results: Path, quiet: bool
+    households: int | None,
+    steps: int | None,
+    start_step: int | None,
+    data: str | None,
+    params_file: Path | None,
+    results: Path,
+    quiet: bool,
 ) -> None:
     """Run the same market in one process, without the network."""
     from ets.engine import simulate as run_engine
     from ets.workflow import finish_run, prepare_run
 
-    params = load_params(params_file, households, steps, data)
+    params = load_params(params_file, households, steps, data, start_step)
     prepared = prepare_run(params, results)
     with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
         records = run_engine(prepared.genesis, params, prepared.data, prepared.grid, on_step=lambda s: advance(s + 1))
@@ -127,12 +147,18 @@ def simulate(
 @run_options
 @_fail_cleanly
 def baseline(
-    households: int | None, steps: int | None, data: str | None, params_file: Path | None, results: Path, quiet: bool
+    households: int | None,
+    steps: int | None,
+    start_step: int | None,
+    data: str | None,
+    params_file: Path | None,
+    results: Path,
+    quiet: bool,
 ) -> None:
     """Run only the baseline (every household alone) and write baseline_results.csv."""
     from ets.workflow import prepare_run
 
-    params = load_params(params_file, households, steps, data)
+    params = load_params(params_file, households, steps, data, start_step)
     prepared = prepare_run(params, results)
     click.echo(str(prepared.run_dir / "baseline_results.csv"))
 
@@ -253,6 +279,89 @@ def params_save(path: Path, params_file: Path | None) -> None:
 
     (Params.load(params_file) if params_file else Params()).save(path)
     click.echo(str(path))
+
+
+@main.group()
+def data() -> None:
+    """Household data sets."""
+
+
+@data.command("generate")
+@click.option("--households", "-n", type=click.IntRange(1, 10_000), default=40, show_default=True)
+@click.option("--days", "-d", type=click.IntRange(1, 365), default=365, show_default=True)
+@click.option("--seed", type=click.IntRange(0), default=2010, show_default=True)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Parquet or CSV file; the metadata is written beside it as <stem>.meta.csv.",
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="Processes to use.")
+@_fail_cleanly
+def data_generate(households: int, days: int, seed: int, output: Path, workers: int) -> None:
+    """Synthetic community: richardsonpy load and pvlib PV on the shipped test reference year, 15-minute kWh."""
+    try:
+        from ets.datagen.community import generate, write_community
+    except ImportError as exc:
+        from ets.datagen import MISSING_EXTRA
+
+        raise click.ClickException(f"{MISSING_EXTRA} ({exc})") from exc
+
+    with _progress(False, households, "households") as advance:
+        frame, meta = generate(households, days, seed, workers=workers, on_household=advance)
+    meta_path = write_community(frame, meta, output)
+    click.echo(f"wrote {output} ({len(frame)} rows) and {meta_path}")
+
+
+@main.group("grid-capacity")
+def grid_capacity() -> None:
+    """Transformer limit series."""
+
+
+@grid_capacity.command("generate")
+@click.option("--steps", type=click.IntRange(1), required=True, help="Number of steps to write.")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True)
+@click.option("--start-step", type=click.IntRange(0), default=0, show_default=True)
+@click.option("--step-hours", type=float, default=0.25, show_default=True)
+@click.option("--import-kw", type=click.FloatRange(0), default=None, help="Base import limit (default: parameters).")
+@click.option("--export-kw", type=click.FloatRange(0), default=None, help="Base export limit (default: parameters).")
+@click.option("--peak-reduction", type=click.FloatRange(0, 1), default=None, help="Share of the limit kept at peak.")
+@click.option("--noise-std", type=click.FloatRange(0, 1), default=None, help="Relative noise (standard deviation).")
+@click.option("--seed", type=click.IntRange(0), default=None)
+@click.option("--params", "params_file", type=click.Path(path_type=Path, exists=True), help="Parameters JSON file.")
+@_fail_cleanly
+def grid_capacity_generate(
+    steps: int,
+    output: Path,
+    start_step: int,
+    step_hours: float,
+    import_kw: float | None,
+    export_kw: float | None,
+    peak_reduction: float | None,
+    noise_std: float | None,
+    seed: int | None,
+    params_file: Path | None,
+) -> None:
+    """Synthetic limits with a daily peak reduction and noise, in the timestep/import/export format."""
+    from ets.grid import synthetic_capacity, write_capacity
+    from ets.params import Params
+
+    p = Params.load(params_file) if params_file else Params()
+    c = p.grid_capacity
+    imp, exp = synthetic_capacity(
+        start_step,
+        steps,
+        step_hours,
+        import_kw if import_kw is not None else c.import_capacity_kw,
+        export_kw if export_kw is not None else c.export_capacity_kw,
+        peak_reduction if peak_reduction is not None else c.peak_reduction_factor,
+        noise_std if noise_std is not None else c.noise_std,
+        (c.peak_start_hour, c.peak_end_hour),
+        seed if seed is not None else p.simulation.seed,
+    )
+    write_capacity(output, start_step, imp, exp)
+    click.echo(f"wrote {output} ({steps} steps)")
 
 
 class _NoProgress:

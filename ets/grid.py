@@ -1,7 +1,15 @@
-"""What the city grid offers the community each step: buy/sell prices and the transformer's limits."""
+"""What the city grid offers the community each step: buy/sell prices and the transformer's limits.
+
+Prices: ``time_of_use`` (peak/off-peak buy price, flat feed-in price), ``random_uniform`` (the original
+project's mode, seeded) or ``file`` (``timestep, buy_price, sell_price``). Limits: ``scaled`` (kW per
+household times the number of households), ``constant``, ``synthetic`` (a daily peak reduction and
+noise, seeded) or ``file`` (``timestep, import_capacity_kw, export_capacity_kw``, the original format).
+Timesteps count run steps from the start of the data. Sell prices must be below buy prices at every step.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,25 +19,26 @@ import pandas as pd
 
 from chain.errors import InputError
 from ets.params import Params
-from optimizer.flows import GridWindow
+from optimizer.flows import Array, GridWindow
 
 UNLIMITED_KW = 1e9
 """Capacity used when limits are off (kW): large enough never to bind, finite for the solver."""
 
 CAPACITY_COLUMNS = ("timestep", "import_capacity_kw", "export_capacity_kw")
+TARIFF_COLUMNS = ("timestep", "buy_price", "sell_price")
 
 
 @dataclass(frozen=True, slots=True)
 class GridSeries:
-    """Per run step, starting at run step ``first_step``."""
+    """Per run step, starting at run step ``first_step`` of the data."""
 
-    buy_price: npt.NDArray[np.float64]
+    buy_price: Array
     """$/kWh"""
-    sell_price: npt.NDArray[np.float64]
+    sell_price: Array
     """$/kWh"""
-    import_kw: npt.NDArray[np.float64]
+    import_kw: Array
     """kW"""
-    export_kw: npt.NDArray[np.float64]
+    export_kw: Array
     """kW"""
     first_step: int
 
@@ -39,71 +48,149 @@ class GridSeries:
         return GridWindow(self.buy_price[idx], self.sell_price[idx], self.import_kw[idx], self.export_kw[idx])
 
 
-def grid_series(params: Params, steps: int) -> GridSeries:
-    """Prices and capacities for ``steps`` run steps from ``simulation.start_step``."""
+def grid_series(params: Params, steps: int, households: int) -> GridSeries:
+    """Prices and limits for ``steps`` run steps from ``simulation.start_step``."""
     start = params.simulation.start_step
-    dt = params.simulation.time_step_hours
-    buy, sell = _prices(params, start, steps, dt)
-    if not np.all(sell < buy):
-        i = int(np.argmax(sell >= buy))
-        raise InputError(f"grid prices: sell price {sell[i]} is not below buy price {buy[i]} at step {start + i}")
-    cap = params.grid_capacity
-    if not cap.use_capacity_limits:
-        imp = np.full(steps, UNLIMITED_KW)
-        exp = np.full(steps, UNLIMITED_KW)
-    elif cap.file:
-        imp, exp = load_capacity(Path(cap.file), start, steps)
-    else:
-        imp = np.full(steps, cap.import_capacity_kw)
-        exp = np.full(steps, cap.export_capacity_kw)
+    buy, sell = prices(params, start, steps)
+    bad = sell >= buy
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise InputError(f"grid prices: sell price {sell[i]} is not below buy price {buy[i]} at timestep {start + i}")
+    imp, exp = capacity(params, start, steps, households)
     return GridSeries(buy, sell, imp, exp, start)
 
 
-def _prices(
-    params: Params, start: int, steps: int, dt: float
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+def _hours(start: int, steps: int, dt: float) -> Array:
+    return np.asarray((np.arange(start, start + steps) * dt) % 24.0, dtype=np.float64)
+
+
+def _in_peak(hour: Array, window: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    lo, hi = window
+    mask: npt.NDArray[np.bool_] = (hour >= lo) & (hour < hi) if lo <= hi else (hour >= lo) | (hour < hi)
+    return mask
+
+
+def prices(params: Params, start: int, steps: int) -> tuple[Array, Array]:
     g = params.grid_price
+    if g.mode == "file":
+        buy, sell = read_series(Path(g.file), TARIFF_COLUMNS, start, steps)
+        return buy, sell
     if g.mode == "random_uniform":
         rng = np.random.default_rng(params.simulation.seed)
         draws = rng.uniform(size=(start + steps, 2))[start:]
         buy = g.min_buy_price + draws[:, 0] * (g.max_buy_price - g.min_buy_price)
         sell = g.min_sell_price + draws[:, 1] * (g.max_sell_price - g.min_sell_price)
         return buy, sell
-    hour = (np.arange(start, start + steps) * dt) % 24.0
-    if g.peak_start_hour <= g.peak_end_hour:
-        peak = (hour >= g.peak_start_hour) & (hour < g.peak_end_hour)
+    peak = _in_peak(_hours(start, steps, params.simulation.time_step_hours), (g.peak_start_hour, g.peak_end_hour))
+    return np.where(peak, g.peak_buy_price, g.offpeak_buy_price).astype(np.float64), np.full(steps, g.sell_price)
+
+
+def capacity(params: Params, start: int, steps: int, households: int) -> tuple[Array, Array]:
+    c = params.grid_capacity
+    if not c.use_capacity_limits:
+        return np.full(steps, UNLIMITED_KW), np.full(steps, UNLIMITED_KW)
+    if c.mode == "file":
+        return read_series(Path(c.file), CAPACITY_COLUMNS, start, steps)
+    if c.mode == "scaled":
+        return np.full(steps, c.import_kw_per_household * households), np.full(
+            steps, c.export_kw_per_household * households
+        )
+    if c.mode == "synthetic":
+        return synthetic_capacity(
+            start,
+            steps,
+            params.simulation.time_step_hours,
+            c.import_capacity_kw,
+            c.export_capacity_kw,
+            c.peak_reduction_factor,
+            c.noise_std,
+            (c.peak_start_hour, c.peak_end_hour),
+            params.simulation.seed,
+        )
+    return np.full(steps, c.import_capacity_kw), np.full(steps, c.export_capacity_kw)
+
+
+def synthetic_capacity(
+    start: int,
+    steps: int,
+    dt_hours: float,
+    import_kw: float,
+    export_kw: float,
+    peak_factor: float,
+    noise_std: float,
+    peak_hours: tuple[float, float],
+    seed: int,
+) -> tuple[Array, Array]:
+    """Limits that drop to ``peak_factor`` of their base in the daily peak, times (1 + noise), never negative.
+
+    The noise of a timestep depends only on the seed and the timestep, so any window of the same
+    series gives the same values.
+    """
+    peak = _in_peak(_hours(start, steps, dt_hours), peak_hours)
+    factor = np.where(peak, peak_factor, 1.0)
+    noise = np.random.default_rng(seed).normal(0.0, noise_std, size=(start + steps, 2))[start:]
+    imp = np.maximum(import_kw * factor * (1.0 + noise[:, 0]), 0.0)
+    exp = np.maximum(export_kw * factor * (1.0 + noise[:, 1]), 0.0)
+    return imp, exp
+
+
+def write_capacity(path: Path, start: int, import_kw: Array, export_kw: Array) -> None:
+    _write(path, CAPACITY_COLUMNS, start, (import_kw, export_kw))
+
+
+def write_tariff(path: Path, start: int, buy: Array, sell: Array) -> None:
+    _write(path, TARIFF_COLUMNS, start, (buy, sell))
+
+
+def _write(path: Path, columns: Sequence[str], start: int, values: tuple[Array, Array]) -> None:
+    frame = pd.DataFrame(
+        {columns[0]: np.arange(start, start + values[0].size), columns[1]: values[0], columns[2]: values[1]}
+    )
+    if path.suffix.lower() == ".parquet":
+        frame.to_parquet(path, index=False)
     else:
-        peak = (hour >= g.peak_start_hour) | (hour < g.peak_end_hour)
-    buy = np.where(peak, g.peak_buy_price, g.offpeak_buy_price).astype(np.float64)
-    return buy, np.full(steps, g.sell_price, dtype=np.float64)
+        frame.to_csv(path, index=False, float_format="%.17g")
 
 
-def load_capacity(path: Path, start: int, steps: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """Import/export limits (kW) for run steps ``start .. start + steps - 1`` from a capacity file."""
-    if not path.exists():
+def read_series(path: Path, columns: Sequence[str], start: int, steps: int) -> tuple[Array, Array]:
+    """Two value columns for timesteps ``start .. start + steps - 1``; errors name file, column and row."""
+    if not path.is_file():
         raise InputError(f"{path}: no such file")
     try:
         df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     except Exception as exc:
         raise InputError(f"{path}: cannot read: {exc}") from exc
-    missing = [c for c in CAPACITY_COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    for col in CAPACITY_COLUMNS:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))})")
+    for col in columns:
         values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | (values < 0)
+        bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0))
+        if col == columns[0]:
+            bad |= values.notna() & (values != np.floor(values))
         if bad.any():
             i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"{path}: column {col!r}, row {i}: value {df[col].iloc[i]!r} is negative or not a number")
+            raise InputError(
+                f"{path}: column {col!r}, row {i}{_line(path, i)}: value {df[col].iloc[i]} is not valid "
+                "(negative, missing or not a number)"
+            )
         df[col] = values
-    df = df.sort_values("timestep")
-    steps_in_file = df["timestep"].to_numpy()
+    dup = df[columns[0]].duplicated()
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise InputError(f"{path}: row {i}{_line(path, i)}: timestep {int(df[columns[0]].iloc[i])} appears twice")
+    indexed = df.set_index(columns[0])
     needed = np.arange(start, start + steps)
-    if not np.isin(needed, steps_in_file).all():
-        missing_step = int(needed[~np.isin(needed, steps_in_file)][0])
-        raise InputError(f"{path}: no row for timestep {missing_step} (the run needs {start}..{start + steps - 1})")
-    indexed = df.set_index("timestep")
+    absent = ~np.isin(needed, indexed.index.to_numpy())
+    if absent.any():
+        raise InputError(
+            f"{path}: no row for timestep {int(needed[absent][0])} (the run needs {start}..{start + steps - 1})"
+        )
     return (
-        indexed.loc[needed, "import_capacity_kw"].to_numpy(dtype=np.float64),
-        indexed.loc[needed, "export_capacity_kw"].to_numpy(dtype=np.float64),
+        indexed.loc[needed, columns[1]].to_numpy(dtype=np.float64),
+        indexed.loc[needed, columns[2]].to_numpy(dtype=np.float64),
     )
+
+
+def _line(path: Path, i: int) -> str:
+    return f" (line {i + 2})" if path.suffix.lower() == ".csv" else ""

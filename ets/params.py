@@ -15,7 +15,10 @@ from typing import Any
 
 from chain.errors import InputError
 
-DEFAULT_DATA_FILE = "household_dbs/seed_households_15min.parquet"
+DEFAULT_DATA_FILE = "household_dbs/community40_15min.parquet"
+DEFAULT_START_STEP = 11_424
+"""Run step 11,424 at 15 minutes is 30 April 00:00 of the reference year: a sunny spring day with an evening
+peak, so that on the default data both transformer limits matter."""
 
 
 def param(
@@ -35,26 +38,42 @@ def param(
 class SimulationParams:
     steps: int = param(96, "Number of steps to run.", unit="steps", lo=1, hi=1_000_000)
     time_step_hours: float = param(0.25, "Length of one step.", unit="h", lo=1 / 60, hi=24)
-    start_step: int = param(0, "First step of the data window, counted in run steps.", unit="steps", lo=0)
+    start_step: int = param(
+        DEFAULT_START_STEP,
+        "First step of the data window, counted in run steps from the data's start.",
+        unit="steps",
+        lo=0,
+    )
     seed: int = param(42, "Seed for everything random in a run (random tariffs).", lo=0)
 
 
 @dataclass(frozen=True, slots=True)
 class HouseholdParams:
-    max_households: int = param(5, "Number of households taken from the data file (first N ids).", lo=1, hi=100_000)
+    max_households: int = param(10, "Number of households taken from the data file (first N ids).", lo=1, hi=100_000)
     initial_wallet: float = param(100.0, "Every household's wallet at the start.", unit="$")
     production_scale_factor: float = param(1.0, "Multiplier applied to every production value.", lo=0, hi=100)
     data_file: str = param(DEFAULT_DATA_FILE, "Household data (long format: id, step, production, consumption).")
     data_step_hours: float = param(0.25, "Step length of the data file.", unit="h", lo=1 / 60, hi=24)
+    metadata_file: str = param(
+        "auto",
+        "Per-household PV and battery table: 'auto' = <data stem>.meta.csv beside the data file if it exists, "
+        "'' = none (every household gets the battery below), or a path.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class BatteryParams:
-    capacity_kwh: float = param(13.5, "Usable capacity of each household battery (0 = none).", unit="kWh", lo=0)
-    max_power_kw: float = param(5.0, "Largest charge or discharge power.", unit="kW", lo=0)
+    capacity_kwh: float = param(
+        13.5, "Usable capacity of each household battery when the data has no metadata (0 = none).", unit="kWh", lo=0
+    )
+    max_power_kw: float = param(
+        5.0, "Largest charge or discharge power when the data has no metadata.", unit="kW", lo=0
+    )
     charge_efficiency: float = param(0.95, "Fraction of charged energy that is stored.", lo=0.01, hi=1)
     discharge_efficiency: float = param(0.95, "Fraction of drawn stored energy that is delivered.", lo=0.01, hi=1)
-    initial_soc_kwh: float = param(3.0, "State of charge at the start (at most the capacity).", unit="kWh", lo=0)
+    initial_soc_pct: float = param(
+        20.0, "State of charge at the start, as a share of each capacity.", unit="%", lo=0, hi=100
+    )
     wear_cost_per_kwh: float = param(0.005, "Wear cost per kWh charged or discharged.", unit="$/kWh", lo=0)
 
 
@@ -63,8 +82,9 @@ class GridPriceParams:
     mode: str = param(
         "time_of_use",
         "time_of_use: peak/off-peak buy price and a flat feed-in price; random_uniform: each step drawn "
-        "uniformly between the min and max prices (seeded).",
-        choices=("time_of_use", "random_uniform"),
+        "uniformly between the min and max prices (seeded, the original project's mode); file: a "
+        "timestep, buy_price, sell_price table.",
+        choices=("time_of_use", "random_uniform", "file"),
     )
     peak_buy_price: float = param(0.35, "Grid buy price in peak hours (time_of_use).", unit="$/kWh", lo=0)
     offpeak_buy_price: float = param(0.15, "Grid buy price outside peak hours (time_of_use).", unit="$/kWh", lo=0)
@@ -75,14 +95,28 @@ class GridPriceParams:
     max_buy_price: float = param(0.35, "Highest grid buy price (random_uniform).", unit="$/kWh", lo=0)
     min_sell_price: float = param(0.03, "Lowest grid sell price (random_uniform).", unit="$/kWh", lo=0)
     max_sell_price: float = param(0.10, "Highest grid sell price (random_uniform).", unit="$/kWh", lo=0)
+    file: str = param("", "CSV/Parquet with timestep, buy_price, sell_price (mode file).")
 
 
 @dataclass(frozen=True, slots=True)
 class GridCapacityParams:
     use_capacity_limits: bool = param(True, "Limit the community's grid import/export by the transformer.")
-    import_capacity_kw: float = param(12.0, "Transformer import limit for the whole community.", unit="kW", lo=0)
-    export_capacity_kw: float = param(20.0, "Transformer export limit for the whole community.", unit="kW", lo=0)
-    file: str = param("", "Optional CSV/Parquet with timestep, import_capacity_kw, export_capacity_kw.")
+    mode: str = param(
+        "scaled",
+        "scaled: the per-household limits times the number of households; constant: the limits below; "
+        "synthetic: the limits below reduced in the daily peak, with noise (seeded); file: a timestep, "
+        "import_capacity_kw, export_capacity_kw table.",
+        choices=("scaled", "constant", "synthetic", "file"),
+    )
+    import_kw_per_household: float = param(1.2, "Import limit per household (scaled).", unit="kW", lo=0)
+    export_kw_per_household: float = param(2.5, "Export limit per household (scaled).", unit="kW", lo=0)
+    import_capacity_kw: float = param(12.0, "Import limit of the community (constant, synthetic).", unit="kW", lo=0)
+    export_capacity_kw: float = param(20.0, "Export limit of the community (constant, synthetic).", unit="kW", lo=0)
+    peak_reduction_factor: float = param(0.6, "Share of the limit left in the daily peak (synthetic).", lo=0, hi=1)
+    noise_std: float = param(0.05, "Relative standard deviation of the limit's noise (synthetic).", lo=0, hi=1)
+    peak_start_hour: float = param(17.0, "Start of the daily peak (synthetic).", unit="h", lo=0, hi=24)
+    peak_end_hour: float = param(21.0, "End of the daily peak (synthetic).", unit="h", lo=0, hi=24)
+    file: str = param("", "CSV/Parquet with timestep, import_capacity_kw, export_capacity_kw (mode file).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +216,11 @@ class Params:
 
     def check(self, source: str = "parameters") -> None:
         """Cross-field rules that no single field's range can express."""
-        b, g = self.battery, self.grid_price
-        if b.initial_soc_kwh > b.capacity_kwh:
-            raise InputError(f"{source}: battery.initial_soc_kwh ({b.initial_soc_kwh}) exceeds battery.capacity_kwh")
+        g = self.grid_price
+        if g.mode == "file" and not g.file:
+            raise InputError(f"{source}: grid_price.file must name a file when grid_price.mode is 'file'")
+        if self.grid_capacity.mode == "file" and not self.grid_capacity.file:
+            raise InputError(f"{source}: grid_capacity.file must name a file when grid_capacity.mode is 'file'")
         if g.mode == "time_of_use" and not g.sell_price < min(g.peak_buy_price, g.offpeak_buy_price):
             raise InputError(f"{source}: grid_price.sell_price must be below both buy prices")
         if g.mode == "random_uniform":

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chain.crypto import SigningKey
+from chain.errors import InputError
 from chain.genesis import BatterySpec, Genesis, Member
 from ets.data import household_ids
+from ets.metadata import read_metadata, resolve_metadata
 from ets.params import Params
 
 
@@ -72,19 +74,46 @@ def new_run_dir(results: Path) -> Path:
     return path
 
 
+def household_batteries(params: Params, ids: list[str]) -> list[BatterySpec]:
+    """Each household's battery: from the data's metadata where there is one, else the parameters'."""
+    b = params.battery
+    meta_file = resolve_metadata(params.household.metadata_file, Path(params.household.data_file))
+    if meta_file is None:
+        initial = b.capacity_kwh * b.initial_soc_pct / 100
+        return [
+            BatterySpec(b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency, initial)
+        ] * len(ids)
+    meta = read_metadata(meta_file)
+    missing = [h for h in ids if h not in meta]
+    if missing:
+        raise InputError(f"{meta_file}: no row for household(s) {', '.join(map(repr, missing))}")
+    return [
+        BatterySpec(
+            meta[h].battery_kwh,
+            meta[h].battery_kw,
+            b.charge_efficiency,
+            b.discharge_efficiency,
+            meta[h].battery_kwh * b.initial_soc_pct / 100,
+        )
+        for h in ids
+    ]
+
+
 def create_run(params: Params, run_dir: Path) -> Genesis:
     """Write params.json, a key per household and one for the coordinator, and genesis.json."""
     layout = RunLayout(run_dir)
     for d in (layout.keys, layout.ledgers, layout.logs):
         d.mkdir(parents=True, exist_ok=True)
     params.save(layout.params)
-    ids = household_ids(Path(params.household.data_file))[: params.household.max_households]
-    b = params.battery
-    battery = BatterySpec(
-        b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency, b.initial_soc_kwh
-    )
+    data_file = Path(params.household.data_file)
+    known = household_ids(data_file)
+    if params.household.max_households > len(known):
+        raise InputError(
+            f"{data_file}: asked for {params.household.max_households} households, the file has {len(known)}"
+        )
+    ids = known[: params.household.max_households]
     members = []
-    for hid in ids:
+    for hid, battery in zip(ids, household_batteries(params, ids), strict=True):
         key = SigningKey.generate()
         key.save(layout.key(hid))
         (layout.keys / f"{hid}.pub").write_text(key.public.hex() + "\n")

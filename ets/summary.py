@@ -22,6 +22,8 @@ def energy_kpis(frame: pd.DataFrame) -> dict[str, float]:
     curtailed = float(frame["curtailed_kwh"].sum())
     return {
         "community_cost": community_cost(frame),
+        "grid_purchase_cost": float((frame["grid_buy"] * frame["grid_buy_price"]).sum()),
+        "grid_sale_revenue": float((frame["grid_sell"] * frame["grid_sell_price"]).sum()),
         "grid_import_kwh": grid_buy,
         "grid_export_kwh": grid_sell,
         "p2p_volume_kwh": float(frame["p2p_sell_amount"].sum()),
@@ -63,7 +65,7 @@ def binding_steps(frame: pd.DataFrame, column: str, capacity: str, tolerance: fl
 def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataFrame | None = None) -> dict[str, Any]:
     base, opt = energy_kpis(baseline), energy_kpis(optimized)
     saving = base["community_cost"] - opt["community_cost"]
-    ref = abs(base["community_cost"])
+    ref = base["grid_purchase_cost"]
     base_h, opt_h = per_household_cost(baseline), per_household_cost(optimized)
     households = {
         hid: {
@@ -80,6 +82,7 @@ def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataF
         "optimized": opt,
         "saving": saving,
         "saving_pct": 100.0 * saving / ref if ref > 0 else 0.0,
+        "saving_pct_basis": "the baseline's grid purchase cost",
         "households_worse_off": sum(1 for h in households.values() if h["saving"] < -SAVING_TOLERANCE),
         "per_household": households,
     }

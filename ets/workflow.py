@@ -36,7 +36,7 @@ def prepare_run(params: Params, results: Path) -> PreparedRun:
     run_dir = new_run_dir(results)
     genesis = create_run(params, run_dir)
     data = run_data(genesis, params)
-    grid = grid_series(params, genesis.steps + genesis.horizon)
+    grid = grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
     steps = range(genesis.steps)
     pd.DataFrame(
         {
@@ -90,12 +90,16 @@ def print_summary(summary: dict[str, object]) -> None:
     table.add_column("optimized", justify="right")
     rows = [
         ("community cost ($)", "community_cost", "{:.2f}"),
+        ("  grid purchases ($)", "grid_purchase_cost", "{:.2f}"),
+        ("  grid sales ($)", "grid_sale_revenue", "{:.2f}"),
         ("grid import (kWh)", "grid_import_kwh", "{:.1f}"),
         ("grid export (kWh)", "grid_export_kwh", "{:.1f}"),
         ("P2P volume (kWh)", "p2p_volume_kwh", "{:.1f}"),
         ("peak import (kW)", "peak_import_kw", "{:.2f}"),
         ("unserved (kWh)", "unserved_kwh", "{:.2f}"),
         ("curtailed (kWh)", "curtailed_kwh", "{:.2f}"),
+        ("steps at the import limit", "import_limit_binding_steps", "{:d}"),
+        ("steps at the export limit", "export_limit_binding_steps", "{:d}"),
         ("capacity violations", "capacity_violations", "{:d}"),
     ]
     for label, key, fmt in rows:
@@ -103,7 +107,7 @@ def print_summary(summary: dict[str, object]) -> None:
     console = Console()
     console.print(table)
     console.print(
-        f"saving: ${summary['saving']:.2f} ({summary['saving_pct']:.1f}%), "
+        f"saving: ${summary['saving']:.2f} ({summary['saving_pct']:.1f}% of the baseline's grid purchases), "
         f"households worse off: {summary['households_worse_off']}"
     )
     console.print(f"results: {summary['run_dir']}")

@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 from ets.cli import main
 
 SMALL = {
-    "simulation": {"steps": 12, "start_step": 40},
+    "simulation": {"steps": 12, "start_step": 11_424 + 40},
     "household": {"max_households": 5},
     "forecaster": {"horizon_steps": 16},
     "network": {"offer_timeout_s": 20.0, "start_timeout_s": 60.0, "peer_timeout_s": 60.0},

@@ -21,7 +21,9 @@ class Settlement:
     """One household's executed step. Energies are kWh per step, money in $.
 
     Balance: ``production + grid_buy + p2p_buy + discharge + unserved
-    == consumption + grid_sell + p2p_sell + charge + curtailed``.
+    == consumption + grid_sell + p2p_sell + charge + curtailed``, where ``charge``/``discharge`` are the
+    household's total storage flows: its own battery plus its share of the community battery
+    (``shared_charge``/``shared_discharge``).
     """
 
     household: HouseholdId
@@ -41,31 +43,24 @@ class Settlement:
     soc_after: float
     """State of charge at the end of the step (kWh)."""
     fees: float
-    """P2P transaction fees paid this step ($)."""
+    """P2P transaction fees and community-battery service fees paid this step ($)."""
+    shared_charge: float
+    shared_discharge: float
+    shared_soc_before: float
+    """The household's share of the community battery at the start of the step (kWh)."""
+    shared_soc_after: float
+    transfer: float
+    """Budget-balanced fairness transfer paid this step ($; negative when received)."""
 
     def encode(self) -> bytes:
         return codec.pack([self.household, self.mode, *self.numbers()])
 
     def numbers(self) -> list[float]:
-        return [
-            self.production,
-            self.consumption,
-            self.grid_buy,
-            self.grid_sell,
-            self.p2p_buy,
-            self.p2p_sell,
-            self.charge,
-            self.discharge,
-            self.curtailed,
-            self.unserved,
-            self.soc_before,
-            self.soc_after,
-            self.fees,
-        ]
+        return [getattr(self, name) for name in SETTLEMENT_NUMBERS]
 
     @classmethod
     def decode(cls, data: bytes) -> Settlement:
-        obj = codec.fields(codec.unpack(data), 15, "settlement")
+        obj = codec.fields(codec.unpack(data), 2 + len(SETTLEMENT_NUMBERS), "settlement")
         household = codec.as_str(obj[0], "settlement.household")
         mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
         if mode not in SETTLEMENT_MODES:
@@ -80,6 +75,7 @@ class Settlement:
             - self.grid_sell * grid_sell_price
             + (self.p2p_buy - self.p2p_sell) * p2p_price
             + self.fees
+            + self.transfer
         )
 
 
@@ -97,6 +93,11 @@ SETTLEMENT_NUMBERS = (
     "soc_before",
     "soc_after",
     "fees",
+    "shared_charge",
+    "shared_discharge",
+    "shared_soc_before",
+    "shared_soc_after",
+    "transfer",
 )
 
 

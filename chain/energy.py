@@ -47,17 +47,13 @@ def balance_residual(
     return sources - sinks
 
 
-def settlement_problems(s: Settlement, battery: BatterySpec, dt_hours: float) -> list[str]:
-    """Every way ``s`` breaks physics for ``battery``; empty when it is feasible."""
+NON_NEGATIVE = tuple(name for name in SETTLEMENT_NUMBERS if name != "transfer")
+
+
+def settlement_problems(s: Settlement, battery: BatterySpec, shared: BatterySpec, dt_hours: float) -> list[str]:
+    """Every way ``s`` breaks physics for the household's own battery and community-battery share."""
     tol = TOLERANCE_KWH
-    problems = []
-    for name, value in zip(
-        SETTLEMENT_NUMBERS,
-        s.numbers(),
-        strict=True,
-    ):
-        if value < -tol:
-            problems.append(f"{name} is negative ({value})")
+    problems = [f"{name} is negative ({getattr(s, name)})" for name in NON_NEGATIVE if getattr(s, name) < -tol]
     residual = balance_residual(
         s.production,
         s.consumption,
@@ -72,16 +68,34 @@ def settlement_problems(s: Settlement, battery: BatterySpec, dt_hours: float) ->
     )
     if abs(residual) > tol:
         problems.append(f"energy balance is off by {residual:.3g} kWh")
-    limit = battery.max_power_kw * dt_hours + tol
-    if s.charge > limit or s.discharge > limit:
-        problems.append(f"charge/discharge exceeds {battery.max_power_kw} kW")
-    expected = soc_after(s.soc_before, s.charge, s.discharge, battery.charge_efficiency, battery.discharge_efficiency)
-    if abs(expected - s.soc_after) > tol:
-        problems.append(f"soc_after {s.soc_after} does not follow from the battery equation ({expected})")
-    if s.soc_after > battery.capacity_kwh + tol:
-        problems.append(f"soc_after {s.soc_after} exceeds capacity {battery.capacity_kwh}")
+    own = (s.charge - s.shared_charge, s.discharge - s.shared_discharge, s.soc_before, s.soc_after)
+    shares = (s.shared_charge, s.shared_discharge, s.shared_soc_before, s.shared_soc_after)
+    for name, spec, (charge, discharge, before, after) in (
+        ("battery", battery, own),
+        ("community battery", shared, shares),
+    ):
+        problems += battery_problems(name, spec, charge, discharge, before, after, dt_hours)
     if s.curtailed > s.production + tol:
         problems.append("curtailed exceeds production")
     if s.unserved > s.consumption + tol:
         problems.append("unserved exceeds consumption")
+    return problems
+
+
+def battery_problems(
+    name: str, spec: BatterySpec, charge: float, discharge: float, before: float, after: float, dt_hours: float
+) -> list[str]:
+    """How one battery's step breaks its limits or its equation."""
+    tol = TOLERANCE_KWH
+    problems = []
+    if charge < -tol or discharge < -tol:
+        problems.append(f"{name}: negative charge or discharge")
+    limit = spec.max_power_kw * dt_hours + tol
+    if charge > limit or discharge > limit:
+        problems.append(f"{name}: charge/discharge exceeds {spec.max_power_kw} kW")
+    expected = soc_after(before, charge, discharge, spec.charge_efficiency, spec.discharge_efficiency)
+    if abs(expected - after) > tol:
+        problems.append(f"{name}: state of charge {after} does not follow from the battery equation ({expected})")
+    if after > spec.capacity_kwh + tol or after < -tol:
+        problems.append(f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]")
     return problems

@@ -50,6 +50,9 @@ class Member:
     household: HouseholdId
     public_key: PublicKey
     battery: BatterySpec
+    """Its own battery."""
+    shared_battery: BatterySpec
+    """Its partition of the community battery (capacity and power in proportion to its share)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,8 @@ class Genesis:
     """Clearing horizon (steps)."""
     initial_wallet: float
     """Every wallet's balance before the first step ($)."""
+    community_fee_per_kwh: float
+    """Service fee per kWh charged into the community battery ($/kWh)."""
     params_hash: Hash
     created: str
     """ISO-8601 time the run was set up (UTC)."""
@@ -88,12 +93,13 @@ class Genesis:
             [
                 1,
                 self.coordinator_key,
-                [[m.household, m.public_key, m.battery.fields()] for m in self.members],
+                [[m.household, m.public_key, m.battery.fields(), m.shared_battery.fields()] for m in self.members],
                 self.dt_hours,
                 self.start_step,
                 self.steps,
                 self.horizon,
                 self.initial_wallet,
+                self.community_fee_per_kwh,
                 self.params_hash,
                 self.created,
             ]
@@ -122,6 +128,7 @@ class Genesis:
                     "id": m.household,
                     "public_key": m.public_key.hex(),
                     "battery": dict(zip(_BATTERY_KEYS, m.battery.fields(), strict=True)),
+                    "shared_battery": dict(zip(_BATTERY_KEYS, m.shared_battery.fields(), strict=True)),
                 }
                 for m in self.members
             ],
@@ -130,6 +137,7 @@ class Genesis:
             "steps": self.steps,
             "horizon": self.horizon,
             "initial_wallet": self.initial_wallet,
+            "community_fee_per_kwh": self.community_fee_per_kwh,
             "params_hash": self.params_hash.hex(),
             "created": self.created,
         }
@@ -147,7 +155,8 @@ class Genesis:
                     Member(
                         household=str(h["id"]),
                         public_key=bytes.fromhex(h["public_key"]),
-                        battery=BatterySpec(**{k: float(h["battery"][k]) for k in _BATTERY_KEYS}),
+                        battery=_battery(h["battery"]),
+                        shared_battery=_battery(h["shared_battery"]),
                     )
                     for h in obj["households"]
                 ),
@@ -156,6 +165,7 @@ class Genesis:
                 steps=int(obj["steps"]),
                 horizon=int(obj["horizon"]),
                 initial_wallet=float(obj["initial_wallet"]),
+                community_fee_per_kwh=float(obj["community_fee_per_kwh"]),
                 params_hash=bytes.fromhex(obj["params_hash"]),
                 created=str(obj["created"]),
             )
@@ -173,3 +183,7 @@ _BATTERY_KEYS = (
     "discharge_efficiency",
     "initial_soc_kwh",
 )
+
+
+def _battery(obj: dict[str, object]) -> BatterySpec:
+    return BatterySpec(**{k: float(obj[k]) for k in _BATTERY_KEYS})  # type: ignore[arg-type]

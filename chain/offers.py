@@ -28,7 +28,9 @@ class Offer:
     step: int
     household: HouseholdId
     soc_kwh: float
-    """State of charge at the start of the step, as the household computes it (kWh)."""
+    """Own battery's state of charge at the start of the step, as the household computes it (kWh)."""
+    shared_soc_kwh: float
+    """Its community-battery share's state of charge at the start of the step (kWh)."""
     production_kwh: tuple[float, ...]
     consumption_kwh: tuple[float, ...]
 
@@ -39,6 +41,7 @@ class Offer:
                 self.step,
                 self.household,
                 self.soc_kwh,
+                self.shared_soc_kwh,
                 codec.floats_to_bin(self.production_kwh),
                 codec.floats_to_bin(self.consumption_kwh),
             ]
@@ -46,7 +49,7 @@ class Offer:
 
     @classmethod
     def decode(cls, payload: bytes) -> Offer:
-        chain_id, step, household, soc, prod, cons = codec.fields(codec.unpack(payload), 6, "offer")
+        chain_id, step, household, soc, shared_soc, prod, cons = codec.fields(codec.unpack(payload), 7, "offer")
         production = codec.bin_to_floats(
             codec.as_bytes(prod, "offer.production", max_len=8 * MAX_HORIZON), "offer.production"
         )
@@ -58,13 +61,15 @@ class Offer:
         if production.size == 0 or (production < 0).any() or (consumption < 0).any():
             raise DecodeError("offer: forecasts must be non-empty and non-negative")
         soc_kwh = codec.as_float(soc, "offer.soc_kwh")
-        if soc_kwh < 0:
-            raise DecodeError("offer.soc_kwh: must be non-negative")
+        shared_soc_kwh = codec.as_float(shared_soc, "offer.shared_soc_kwh")
+        if soc_kwh < 0 or shared_soc_kwh < 0:
+            raise DecodeError("offer: states of charge must be non-negative")
         return cls(
             chain_id=codec.as_bytes(chain_id, "offer.chain_id", size=HASH_BYTES),
             step=codec.as_int(step, "offer.step"),
             household=codec.as_str(household, "offer.household"),
             soc_kwh=soc_kwh,
+            shared_soc_kwh=shared_soc_kwh,
             production_kwh=tuple(production.tolist()),
             consumption_kwh=tuple(consumption.tolist()),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chain.blocks import Block, Settlement, block_hash
+from chain.blocks import Block, MarketPrices, Settlement, block_hash
 from chain.crypto import Hash, Verifier
 from chain.energy import TOLERANCE_KWH, settlement_problems
 from chain.envelope import Envelope, open_envelope
@@ -34,7 +34,9 @@ class ChainState:
     last_step: int
     """Step of the last block (-1 before the first)."""
     soc: tuple[float, ...]
-    """State of charge per household, genesis order (kWh)."""
+    """State of charge of each household's own battery, genesis order (kWh)."""
+    shared_soc: tuple[float, ...]
+    """Each household's share of the community battery, genesis order (kWh)."""
     wallet: tuple[float, ...]
     """Wallet per household, genesis order ($)."""
 
@@ -45,6 +47,7 @@ def genesis_state(genesis: Genesis) -> ChainState:
         tip=genesis.chain_id,
         last_step=-1,
         soc=tuple(m.battery.initial_soc_kwh for m in genesis.members),
+        shared_soc=tuple(m.shared_battery.initial_soc_kwh for m in genesis.members),
         wallet=tuple(genesis.initial_wallet for _ in genesis.members),
     )
 
@@ -139,9 +142,12 @@ def validate_block(
         settlements = block.decoded_settlements()
     except PeerError as exc:
         raise ChainError(h, f"bad settlement: {exc}") from exc
+    market_failed = block.clearing_status != "optimal"
     for i, (s, member) in enumerate(zip(settlements, genesis.members, strict=True)):
-        _check_settlement(h, s, member.household, state.soc[i], offers.get(member.household))
-        for problem in settlement_problems(s, member.battery, genesis.dt_hours):
+        _check_settlement(
+            h, s, member.household, (state.soc[i], state.shared_soc[i]), offers.get(member.household), market_failed
+        )
+        for problem in settlement_problems(s, member.battery, member.shared_battery, genesis.dt_hours):
             raise ChainError(h, f"{s.household}: {problem}")
     _check_totals(block, settlements, genesis)
     if verify_offers:
@@ -165,23 +171,26 @@ def _check_offers(block: Block, genesis: Genesis, verifier: Verifier | None) -> 
     return offers
 
 
-def _check_settlement(h: int, s: Settlement, household: HouseholdId, soc: float, offer: Offer | None) -> None:
+def _check_settlement(
+    h: int, s: Settlement, household: HouseholdId, soc: tuple[float, float], offer: Offer | None, market_failed: bool
+) -> None:
     if s.household != household:
         raise ChainError(h, f"settlement for {s.household!r} where {household!r} was expected")
-    if abs(s.soc_before - soc) > TOLERANCE_KWH:
-        raise ChainError(h, f"{household}: soc_before {s.soc_before} differs from the ledger's {soc}")
-    if offer is None:
-        if s.mode != "alone":
-            raise ChainError(h, f"{household}: absent but settled by the market")
-        if s.p2p_buy or s.p2p_sell or s.fees:
-            raise ChainError(h, f"{household}: absent but trading")
-        return
-    if s.mode != "market":
-        raise ChainError(h, f"{household}: offered but not settled by the market")
+    if abs(s.soc_before - soc[0]) > TOLERANCE_KWH or abs(s.shared_soc_before - soc[1]) > TOLERANCE_KWH:
+        raise ChainError(h, f"{household}: states of charge before the step differ from the ledger's")
+    if offer is None or s.mode == "alone":
+        if offer is not None and not market_failed:
+            raise ChainError(h, f"{household}: offered but not settled by the market")
+        if s.p2p_buy or s.p2p_sell:
+            raise ChainError(h, f"{household}: acting alone but trading")
+        if offer is None:
+            return
+    elif s.mode != "market":
+        raise ChainError(h, f"{household}: unknown settlement mode {s.mode!r}")
     if s.production != offer.production_kwh[0] or s.consumption != offer.consumption_kwh[0]:
         raise ChainError(h, f"{household}: production/consumption differ from its offer")
-    if abs(offer.soc_kwh - soc) > TOLERANCE_KWH:
-        raise ChainError(h, f"{household}: offered with soc {offer.soc_kwh}, the ledger says {soc}")
+    if abs(offer.soc_kwh - soc[0]) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - soc[1]) > TOLERANCE_KWH:
+        raise ChainError(h, f"{household}: offered with states of charge other than the ledger's")
 
 
 def _check_totals(block: Block, settlements: list[Settlement], genesis: Genesis) -> None:
@@ -236,13 +245,21 @@ def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, hash_at: Cal
 
 def apply_block(state: ChainState, env: Envelope, block: Block, settlements: list[Settlement]) -> ChainState:
     """The state after ``block``; call only with settlements from ``validate_block``."""
-    p = block.prices
+    return advance_state(state, block_hash(env.payload), block.step, settlements, block.prices)
+
+
+def advance_state(
+    state: ChainState, tip: Hash, step: int, settlements: list[Settlement], prices: MarketPrices
+) -> ChainState:
+    """Batteries and wallets after a step's settlements (shared by ledger replay and the in-process engine)."""
     return ChainState(
         height=state.height + 1,
-        tip=block_hash(env.payload),
-        last_step=block.step,
+        tip=tip,
+        last_step=step,
         soc=tuple(s.soc_after for s in settlements),
+        shared_soc=tuple(s.shared_soc_after for s in settlements),
         wallet=tuple(
-            w - s.cost(p.grid_buy, p.grid_sell, p.p2p) for w, s in zip(state.wallet, settlements, strict=True)
+            w - s.cost(prices.grid_buy, prices.grid_sell, prices.p2p)
+            for w, s in zip(state.wallet, settlements, strict=True)
         ),
     )

@@ -19,7 +19,7 @@ from chain.messages import sign
 from chain.offers import Ack, Offer
 from chain.rules import ChainState, check_offer
 from optimizer.flows import Array, GridWindow
-from optimizer.market import Market, StepOutcome
+from optimizer.market import Market, StepInputs, StepOutcome
 
 
 @dataclass
@@ -28,7 +28,8 @@ class OfferBox:
 
     genesis: Genesis
     step: int
-    soc: Mapping[HouseholdId, float]
+    soc: Mapping[HouseholdId, tuple[float, float]]
+    """(own, shared) state of charge per household, from the ledger."""
     offers: dict[HouseholdId, tuple[Envelope, Offer]] = field(default_factory=dict)
 
     def add(self, env: Envelope, offer: Offer) -> None:
@@ -38,9 +39,11 @@ class OfferBox:
             if self.offers[offer.household][0].raw == env.raw:
                 raise ReplayError(f"offer from {offer.household!r} for step {self.step} received twice")
             raise ReplayError(f"second, different offer from {offer.household!r} for step {self.step}")
-        expected = self.soc[offer.household]
-        if abs(offer.soc_kwh - expected) > 1e-7:
-            raise ReplayError(f"offer from {offer.household!r} states soc {offer.soc_kwh}, the ledger says {expected}")
+        own, shared = self.soc[offer.household]
+        if abs(offer.soc_kwh - own) > 1e-7 or abs(offer.shared_soc_kwh - shared) > 1e-7:
+            raise ReplayError(
+                f"offer from {offer.household!r} states charges other than the ledger's ({own}, {shared})"
+            )
         self.offers[offer.household] = (env, offer)
 
     def complete(self) -> bool:
@@ -105,12 +108,13 @@ def clear_step(
     step: int,
     offers: Mapping[HouseholdId, Offer],
     last_offers: Mapping[HouseholdId, Offer],
-    soc: Array,
+    state: ChainState,
     window: GridWindow,
 ) -> StepOutcome:
     """Clear ``step`` from the offers received (and, for absent households, their last offers)."""
     present, production, consumption = market_arrays(genesis.household_ids, offers, last_offers, step, genesis.horizon)
-    return market.clear(present, production, consumption, soc, window)
+    soc, shared = np.array(state.soc), np.array(state.shared_soc)
+    return market.clear(StepInputs(present, production, consumption, soc, shared, window))
 
 
 def build_block(

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-import numpy as np
-
 from chain.control import Beacon, Bye, End, GetBlocks, Hello, Start, StepOpen
 from chain.crypto import SigningKey, Verifier
 from chain.errors import ChainError, InputError, PeerError
@@ -179,7 +177,7 @@ class Coordinator:
         g = self.genesis
         offers = {h: o for h, (_, o) in box.offers.items()}
         window = self.grid.window(step, g.horizon)
-        outcome = clear_step(self.market, g, step, offers, self.last_offers, np.array(self.state.soc), window)
+        outcome = clear_step(self.market, g, step, offers, self.last_offers, self.state, window)
         self.last_offers.update(offers)
         absent = [h for h in g.household_ids if h not in box.offers]
         block = build_block(
@@ -217,7 +215,9 @@ class Coordinator:
     def collect_offers(self, transport: CoordinatorTransport, step: int) -> OfferBox:
         """Open ``step`` and gather offers until every household offered or the deadline passed."""
         g = self.genesis
-        box = OfferBox(g, step, dict(zip(g.household_ids, self.state.soc, strict=True)))
+        box = OfferBox(
+            g, step, dict(zip(g.household_ids, zip(self.state.soc, self.state.shared_soc, strict=True), strict=True))
+        )
         timeout = self.params.network.offer_timeout_s
         transport.publish(sign(StepOpen(g.chain_id, step, self.state.height, round(timeout * 1000)), self.key).raw)
         deadline = time.monotonic() + timeout

@@ -10,11 +10,11 @@ from chain.blocks import MarketPrices
 from chain.genesis import Genesis
 from ets.data import HouseholdData, load_households
 from ets.grid import GridSeries
+from ets.market_setup import storage_of
 from ets.params import Params
 from ets.results import StepRecord
 from optimizer.baseline import baseline_step
-from optimizer.flows import Batteries
-from optimizer.settlement import settlements_from_flows
+from optimizer.settlement import StorageStates, settlements_from_flows
 
 
 def run_data(genesis: Genesis, params: Params) -> HouseholdData:
@@ -32,25 +32,22 @@ def run_data(genesis: Genesis, params: Params) -> HouseholdData:
 
 
 def run_baseline(genesis: Genesis, data: HouseholdData, grid: GridSeries) -> list[StepRecord]:
-    batteries = Batteries.from_specs([m.battery for m in genesis.members])
+    storage = storage_of(genesis)
     soc = np.array([m.battery.initial_soc_kwh for m in genesis.members])
+    shared = np.array([m.shared_battery.initial_soc_kwh for m in genesis.members])
     dt = genesis.dt_hours
     ids = genesis.household_ids
     records = []
     for step in range(genesis.steps):
-        flows, soc_after = baseline_step(
-            data.production[:, step],
-            data.consumption[:, step],
-            soc,
-            batteries,
-            dt,
-            float(grid.import_kw[step]) * dt,
-            float(grid.export_kw[step]) * dt,
+        limits = float(grid.import_kw[step]) * dt, float(grid.export_kw[step]) * dt
+        flows, soc_after, shared_after = baseline_step(
+            data.production[:, step], data.consumption[:, step], soc, shared, storage, dt, *limits
         )
-        settlements = settlements_from_flows(ids, "alone", flows, soc, soc_after, 0.0)
+        states = StorageStates(soc, soc_after, shared, shared_after)
+        settlements = settlements_from_flows(ids, "alone", flows, states, 0.0, genesis.community_fee_per_kwh)
         prices = MarketPrices(float(grid.buy_price[step]), float(grid.sell_price[step]), 0.0)
         records.append(
             StepRecord(step, settlements, prices, float(grid.import_kw[step]), float(grid.export_kw[step]), ())
         )
-        soc = soc_after
+        soc, shared = soc_after, shared_after
     return records

@@ -110,7 +110,7 @@ def run(
     from ets.workflow import finish_run, prepare_run, records_from_ledger
 
     params = load_params(params_file, households, steps, data, start_step)
-    prepared = prepare_run(params, results)
+    prepared = prepare_run(params, results, "cluster")
     try:
         with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
             run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
@@ -137,7 +137,7 @@ def simulate(
     from ets.workflow import finish_run, prepare_run
 
     params = load_params(params_file, households, steps, data, start_step)
-    prepared = prepare_run(params, results)
+    prepared = prepare_run(params, results, "in-process")
     with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
         records = run_engine(prepared.genesis, params, prepared.data, prepared.grid, on_step=lambda s: advance(s + 1))
     finish_run(prepared, records, quiet=quiet)
@@ -159,7 +159,7 @@ def baseline(
     from ets.workflow import prepare_run
 
     params = load_params(params_file, households, steps, data, start_step)
-    prepared = prepare_run(params, results)
+    prepared = prepare_run(params, results, "baseline")
     click.echo(str(prepared.run_dir / "baseline_results.csv"))
 
 
@@ -175,6 +175,8 @@ def verify(run_dir: Path) -> None:
         f"ok: {report.ledgers} ledgers, {report.blocks} blocks, {report.signatures} signatures, "
         f"{report.rows_checked} CSV rows checked"
     )
+    for note in report.notes:
+        click.echo(f"note: {note}")
 
 
 def _setup_logging(name: str) -> None:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from chain.blocks import MarketPrices
 from chain.genesis import Genesis
 from chain.offers import Offer
+from chain.rules import advance_state, genesis_state
 from coordinator.round import clear_step
 from ets.data import HouseholdData
 from ets.grid import GridSeries
@@ -31,29 +30,20 @@ def simulate(
 ) -> list[StepRecord]:
     market = market_for(genesis, params)
     ids = genesis.household_ids
-    soc = np.array([m.battery.initial_soc_kwh for m in genesis.members])
-    steps_per_day = max(1, round(24 / genesis.dt_hours))
+    state = genesis_state(genesis)
     last_offers: dict[str, Offer] = {}
     records = []
     for step in range(genesis.steps):
         offers = {
-            hid: build_offer(
-                genesis.chain_id,
-                step,
-                hid,
-                float(soc[i]),
-                data.production[i],
-                data.consumption[i],
-                genesis.horizon,
-                steps_per_day,
-            )
+            hid: build_offer(genesis, state, i, step, data.production[i], data.consumption[i])
             for i, hid in enumerate(ids)
         }
         w = grid.window(step, genesis.horizon)
-        outcome = clear_step(market, genesis, step, offers, last_offers, soc, w)
+        outcome = clear_step(market, genesis, step, offers, last_offers, state, w)
         last_offers.update(offers)
-        soc = np.array([s.soc_after for s in outcome.settlements])
         p = outcome.prices
+        prices = MarketPrices(p.grid_buy, p.grid_sell, p.p2p)
+        state = advance_state(state, b"", step, outcome.settlements, prices)
         records.append(
             StepRecord(
                 step,

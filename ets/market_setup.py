@@ -5,7 +5,7 @@ from __future__ import annotations
 from chain.genesis import Genesis
 from ets.params import Params
 from optimizer.clearing import Costs
-from optimizer.flows import Batteries
+from optimizer.flows import Storage
 from optimizer.market import Market, MarketConfig
 
 
@@ -24,9 +24,18 @@ def market_config(params: Params, dt_hours: float, horizon: int) -> MarketConfig
         pricing_rule=o.pricing_rule,
         price_factor=o.p2p_price_factor,
         terminal_value=o.terminal_value_per_kwh,
+        topology=o.topology,
+        neighbours=o.ring_neighbours,
+        min_trade_kwh=o.min_trade_kwh,
+    )
+
+
+def storage_of(genesis: Genesis) -> Storage:
+    """Every household's own battery and community-battery share, as genesis gives them."""
+    return Storage.from_specs(
+        [m.battery for m in genesis.members], [m.shared_battery for m in genesis.members], genesis.community_fee_per_kwh
     )
 
 
 def market_for(genesis: Genesis, params: Params) -> Market:
-    batteries = Batteries.from_specs([m.battery for m in genesis.members])
-    return Market(genesis.household_ids, batteries, market_config(params, genesis.dt_hours, genesis.horizon))
+    return Market(genesis.household_ids, storage_of(genesis), market_config(params, genesis.dt_hours, genesis.horizon))

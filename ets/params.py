@@ -78,6 +78,19 @@ class BatteryParams:
 
 
 @dataclass(frozen=True, slots=True)
+class CommunityBatteryParams:
+    capacity_kwh: float = param(
+        200.0, "Usable capacity of the community battery; households hold shares of it (metadata).", unit="kWh", lo=0
+    )
+    max_power_kw: float = param(100.0, "Largest charge or discharge power of the community battery.", unit="kW", lo=0)
+    charge_efficiency: float = param(0.96, "Fraction of charged energy that is stored.", lo=0.01, hi=1)
+    discharge_efficiency: float = param(0.96, "Fraction of drawn stored energy that is delivered.", lo=0.01, hi=1)
+    service_fee_per_kwh: float = param(
+        0.02, "Fee per kWh a household charges into its share of the community battery.", unit="$/kWh", lo=0
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class GridPriceParams:
     mode: str = param(
         "time_of_use",
@@ -108,7 +121,7 @@ class GridCapacityParams:
         "import_capacity_kw, export_capacity_kw table.",
         choices=("scaled", "constant", "synthetic", "file"),
     )
-    import_kw_per_household: float = param(1.2, "Import limit per household (scaled).", unit="kW", lo=0)
+    import_kw_per_household: float = param(1.0, "Import limit per household (scaled).", unit="kW", lo=0)
     export_kw_per_household: float = param(2.5, "Export limit per household (scaled).", unit="kW", lo=0)
     import_capacity_kw: float = param(12.0, "Import limit of the community (constant, synthetic).", unit="kW", lo=0)
     export_capacity_kw: float = param(20.0, "Export limit of the community (constant, synthetic).", unit="kW", lo=0)
@@ -130,18 +143,29 @@ class ForecasterParams:
 @dataclass(frozen=True, slots=True)
 class OptimizerParams:
     solver: str = param("CLARABEL", "Solver for the clearing.", choices=("CLARABEL", "HIGHS", "OSQP", "SCS"))
+    topology: str = param(
+        "pool",
+        "pool: everyone may trade with everyone; ring: each household trades only with its nearest neighbours "
+        "on a ring (optimizer.ring_neighbours).",
+        choices=("pool", "ring"),
+    )
+    ring_neighbours: int = param(4, "Ring topology: neighbours each household trades with (even).", lo=2, hi=1000)
     pricing_rule: str = param(
-        "mid_market",
-        "P2P price: mid_market = (grid buy + grid sell)/2; original = the original project's rule (a share of "
-        "the grid buy price adjusted by the community supply/demand ratio).",
-        choices=("mid_market", "original"),
+        "supply_demand_ratio",
+        "P2P price: supply_demand_ratio (Liu et al. 2017); mid_market = (grid buy + grid sell)/2; bill_sharing "
+        "(the community's grid price at the margin); original (the original project's rule: a share of the grid "
+        "buy price adjusted by the production/consumption ratio); marginal (the clearing's shadow price).",
+        choices=("supply_demand_ratio", "mid_market", "bill_sharing", "original", "marginal"),
     )
     p2p_price_factor: float = param(0.75, "Share of the grid buy price the original rule starts from.", lo=0, hi=1)
     p2p_transaction_cost: float = param(0.01, "Fee per kWh traded P2P, half paid by each side.", unit="$/kWh", lo=0)
+    min_trade_kwh: float = param(
+        0.001, "Smallest trade that is executed; smaller ones go to the grid.", unit="kWh", lo=0
+    )
     unserved_penalty: float = param(5.0, "Penalty per kWh of demand left unserved.", unit="$/kWh", lo=0)
     curtailment_penalty: float = param(0.02, "Penalty per kWh of production curtailed.", unit="$/kWh", lo=0)
     terminal_value_per_kwh: float = param(
-        0.08, "Value of energy left in batteries at the horizon end.", unit="$/kWh", lo=0
+        0.08, "Value of energy left in storage at the horizon end.", unit="$/kWh", lo=0
     )
 
 
@@ -168,6 +192,7 @@ class Params:
     simulation: SimulationParams = field(default_factory=SimulationParams)
     household: HouseholdParams = field(default_factory=HouseholdParams)
     battery: BatteryParams = field(default_factory=BatteryParams)
+    community_battery: CommunityBatteryParams = field(default_factory=CommunityBatteryParams)
     grid_price: GridPriceParams = field(default_factory=GridPriceParams)
     grid_capacity: GridCapacityParams = field(default_factory=GridCapacityParams)
     forecaster: ForecasterParams = field(default_factory=ForecasterParams)
@@ -217,6 +242,8 @@ class Params:
     def check(self, source: str = "parameters") -> None:
         """Cross-field rules that no single field's range can express."""
         g = self.grid_price
+        if self.optimizer.ring_neighbours % 2:
+            raise InputError(f"{source}: optimizer.ring_neighbours must be even (half on each side of the ring)")
         if g.mode == "file" and not g.file:
             raise InputError(f"{source}: grid_price.file must name a file when grid_price.mode is 'file'")
         if self.grid_capacity.mode == "file" and not self.grid_capacity.file:

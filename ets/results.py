@@ -19,9 +19,14 @@ ORIGINAL_COLUMNS = (
 )  # fmt: skip
 EXTRA_COLUMNS = (
     "charge_kwh", "discharge_kwh", "curtailed_kwh", "unserved_kwh", "grid_buy_price", "grid_sell_price",
-    "p2p_price", "fees", "cost", "grid_import_capacity_kw", "grid_export_capacity_kw", "stored_kwh_start",
-    "battery_capacity_kwh", "charge_efficiency", "discharge_efficiency", "max_power_kw", "dt_hours", "mode",
+    "p2p_price", "fees", "transfer", "cost", "grid_import_capacity_kw", "grid_export_capacity_kw",
+    "stored_kwh_start", "battery_capacity_kwh", "charge_efficiency", "discharge_efficiency", "max_power_kw",
+    "community_charge_kwh", "community_discharge_kwh", "community_stored_kwh_start", "community_stored_kwh",
+    "community_capacity_kwh", "community_charge_efficiency", "community_discharge_efficiency",
+    "community_max_power_kw", "dt_hours", "mode",
 )  # fmt: skip
+"""``charge_kwh``/``discharge_kwh`` are a household's total storage flows (its own battery plus its share
+of the community battery, ``community_*``); ``stored_kwh`` is its own battery."""
 COLUMNS = ORIGINAL_COLUMNS + EXTRA_COLUMNS
 
 
@@ -50,7 +55,7 @@ def record_from_block(block: Block) -> StepRecord:
 
 def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFrame:
     """The result table; wallets start at ``genesis.initial_wallet`` and fall by each step's cost."""
-    members = {m.household: m.battery for m in genesis.members}
+    members = {m.household: m for m in genesis.members}
     wallet = dict.fromkeys(members, genesis.initial_wallet)
     rows = []
     for rec in records:
@@ -59,7 +64,7 @@ def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFra
             bought.setdefault(t.buyer, []).append(f"{t.seller}:{t.kwh!r}")
         p = rec.prices
         for s in rec.settlements:
-            b = members[s.household]
+            b, cb = members[s.household].battery, members[s.household].shared_battery
             cost = s.cost(p.grid_buy, p.grid_sell, p.p2p)
             wallet[s.household] -= cost
             rows.append(
@@ -68,8 +73,10 @@ def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFra
                     100.0 * s.soc_after / b.capacity_kwh if b.capacity_kwh > 0 else 0.0,
                     wallet[s.household], s.grid_buy, s.grid_sell, "-".join(bought.get(s.household, [])),
                     s.p2p_buy, s.p2p_sell, s.charge, s.discharge, s.curtailed, s.unserved, p.grid_buy,
-                    p.grid_sell, p.p2p, s.fees, cost, rec.import_kw, rec.export_kw, s.soc_before,
+                    p.grid_sell, p.p2p, s.fees, s.transfer, cost, rec.import_kw, rec.export_kw, s.soc_before,
                     b.capacity_kwh, b.charge_efficiency, b.discharge_efficiency, b.max_power_kw,
+                    s.shared_charge, s.shared_discharge, s.shared_soc_before, s.shared_soc_after,
+                    cb.capacity_kwh, cb.charge_efficiency, cb.discharge_efficiency, cb.max_power_kw,
                     genesis.dt_hours, s.mode,
                 )
             )  # fmt: skip

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,6 +62,14 @@ class RunLayout:
     def metrics(self) -> Path:
         return self.root / "network_metrics.csv"
 
+    def write_kind(self, kind: str) -> None:
+        (self.root / "run.json").write_text(json.dumps({"kind": kind}) + "\n")
+
+    def kind(self) -> str:
+        """How the run was made: cluster, in-process or baseline (cluster for runs without run.json)."""
+        path = self.root / "run.json"
+        return str(json.loads(path.read_text()).get("kind", "cluster")) if path.exists() else "cluster"
+
 
 def new_run_dir(results: Path) -> Path:
     """``results/sim_YYYYMMDD_HHMMSS`` (with a suffix if that exists already)."""
@@ -74,29 +83,38 @@ def new_run_dir(results: Path) -> Path:
     return path
 
 
-def household_batteries(params: Params, ids: list[str]) -> list[BatterySpec]:
-    """Each household's battery: from the data's metadata where there is one, else the parameters'."""
-    b = params.battery
+def household_batteries(params: Params, ids: list[str]) -> list[tuple[BatterySpec, BatterySpec]]:
+    """Each household's own battery and community-battery share: from the data's metadata where there is
+    one, else the parameters' battery and no share."""
+    b, cb = params.battery, params.community_battery
+    start = b.initial_soc_pct / 100
     meta_file = resolve_metadata(params.household.metadata_file, Path(params.household.data_file))
+    no_share = BatterySpec(0.0, 0.0, cb.charge_efficiency, cb.discharge_efficiency, 0.0)
     if meta_file is None:
-        initial = b.capacity_kwh * b.initial_soc_pct / 100
-        return [
-            BatterySpec(b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency, initial)
-        ] * len(ids)
+        own = BatterySpec(
+            b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency, b.capacity_kwh * start
+        )
+        return [(own, no_share)] * len(ids)
     meta = read_metadata(meta_file)
     missing = [h for h in ids if h not in meta]
     if missing:
         raise InputError(f"{meta_file}: no row for household(s) {', '.join(map(repr, missing))}")
-    return [
-        BatterySpec(
-            meta[h].battery_kwh,
-            meta[h].battery_kw,
-            b.charge_efficiency,
-            b.discharge_efficiency,
-            meta[h].battery_kwh * b.initial_soc_pct / 100,
+    out = []
+    for h in ids:
+        m = meta[h]
+        own = BatterySpec(
+            m.battery_kwh, m.battery_kw, b.charge_efficiency, b.discharge_efficiency, m.battery_kwh * start
         )
-        for h in ids
-    ]
+        share = m.community_battery_share
+        shared = BatterySpec(
+            cb.capacity_kwh * share,
+            cb.max_power_kw * share,
+            cb.charge_efficiency,
+            cb.discharge_efficiency,
+            cb.capacity_kwh * share * start,
+        )
+        out.append((own, shared))
+    return out
 
 
 def create_run(params: Params, run_dir: Path) -> Genesis:
@@ -113,11 +131,11 @@ def create_run(params: Params, run_dir: Path) -> Genesis:
         )
     ids = known[: params.household.max_households]
     members = []
-    for hid, battery in zip(ids, household_batteries(params, ids), strict=True):
+    for hid, (battery, shared) in zip(ids, household_batteries(params, ids), strict=True):
         key = SigningKey.generate()
         key.save(layout.key(hid))
         (layout.keys / f"{hid}.pub").write_text(key.public.hex() + "\n")
-        members.append(Member(hid, key.public, battery))
+        members.append(Member(hid, key.public, battery, shared))
     coordinator = SigningKey.generate()
     coordinator.save(layout.key("coordinator"))
     (layout.keys / "coordinator.pub").write_text(coordinator.public.hex() + "\n")
@@ -130,6 +148,7 @@ def create_run(params: Params, run_dir: Path) -> Genesis:
         steps=sim.steps,
         horizon=params.forecaster.horizon_steps,
         initial_wallet=params.household.initial_wallet,
+        community_fee_per_kwh=params.community_battery.service_fee_per_kwh,
         params_hash=params.digest(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )

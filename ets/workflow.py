@@ -31,10 +31,15 @@ class PreparedRun:
     grid: GridSeries
 
 
-def prepare_run(params: Params, results: Path) -> PreparedRun:
-    """A new run directory with keys, genesis, grid_capacity.csv and baseline_results.csv."""
+def prepare_run(params: Params, results: Path, kind: str) -> PreparedRun:
+    """A new run directory with keys, genesis, grid_capacity.csv and baseline_results.csv.
+
+    ``kind`` (cluster, in-process or baseline) is recorded in ``run.json``; ``ets verify`` needs ledgers
+    only from a cluster run.
+    """
     run_dir = new_run_dir(results)
     genesis = create_run(params, run_dir)
+    RunLayout(run_dir).write_kind(kind)
     data = run_data(genesis, params)
     grid = grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
     steps = range(genesis.steps)

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from chain.crypto import Hash
+from chain.genesis import Genesis
 from chain.offers import Offer
+from chain.rules import ChainState
 from optimizer.flows import Array
 from optimizer.forecast import perfect_forecast
 
 
 def build_offer(
-    chain_id: Hash,
-    step: int,
-    household: str,
-    soc_kwh: float,
-    production: Array,
-    consumption: Array,
-    horizon: int,
-    steps_per_day: int,
+    genesis: Genesis, state: ChainState, index: int, step: int, production: Array, consumption: Array
 ) -> Offer:
-    """The offer for run step ``step``; ``production``/``consumption`` are the household's series from run
-    step 0 (kWh per step), read only up to where the forecaster may look."""
+    """Household ``index``'s offer for run step ``step``, with the states of charge the ledger gives it.
+
+    ``production``/``consumption`` are its series from run step 0 (kWh per step), read only up to where
+    the forecaster may look.
+    """
+    steps_per_day = max(1, round(24 / genesis.dt_hours))
     return Offer(
-        chain_id=chain_id,
+        chain_id=genesis.chain_id,
         step=step,
-        household=household,
-        soc_kwh=soc_kwh,
-        production_kwh=tuple(perfect_forecast(production, step, horizon, steps_per_day).tolist()),
-        consumption_kwh=tuple(perfect_forecast(consumption, step, horizon, steps_per_day).tolist()),
+        household=genesis.members[index].household,
+        soc_kwh=state.soc[index],
+        shared_soc_kwh=state.shared_soc[index],
+        production_kwh=tuple(perfect_forecast(production, step, genesis.horizon, steps_per_day).tolist()),
+        consumption_kwh=tuple(perfect_forecast(consumption, step, genesis.horizon, steps_per_day).tolist()),
     )

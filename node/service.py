@@ -80,7 +80,6 @@ class Node:
             scale=self.params.household.production_scale_factor,
         )
         self.production, self.consumption = data.production[0], data.consumption[0]
-        self.steps_per_day = max(1, round(24 / g.dt_hours))
         self.verifier = Verifier()
         self.ledger = Ledger.open(config.ledger)
         self.state = genesis_state(g)
@@ -161,17 +160,7 @@ class Node:
         except ProtocolError as exc:
             log.warning("not offering: %s", exc)
             return
-        g = self.genesis
-        offer = build_offer(
-            g.chain_id,
-            opened.step,
-            self.config.household,
-            self.soc,
-            self.production,
-            self.consumption,
-            g.horizon,
-            self.steps_per_day,
-        )
+        offer = build_offer(self.genesis, self.state, self.index, opened.step, self.production, self.consumption)
         raw = sign(offer, self.key).raw
         self.sent_offers[opened.step] = raw
         transport.send(raw)

@@ -1,34 +1,38 @@
 """The baseline policy: every household on its own, no trading.
 
-Per household and step: consume own production first; charge the surplus into the battery, sell the
-rest to the grid; cover a deficit from the battery, buy the rest from the grid. The community's
-import/export limits are shared pro rata; what is refused is recorded as unserved or curtailed energy.
+Per household and step: consume own production first; charge the surplus into its own battery, then
+into its share of the community battery, and sell the rest to the grid; cover a deficit from its own
+battery, then from its community-battery share, and buy the rest from the grid. The community's
+import/export limits are shared pro rata; what they refuse is recorded as unserved or curtailed energy.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from optimizer.flows import Array, Batteries, Flows, share_capacity
+from optimizer.flows import Array, Flows, Storage, share_capacity
 
 
 def baseline_step(
     production: Array,
     consumption: Array,
     soc: Array,
-    batteries: Batteries,
+    shared_soc: Array,
+    storage: Storage,
     dt_hours: float,
     import_kwh: float,
     export_kwh: float,
-) -> tuple[Flows, Array]:
-    """Flows of one step and the state of charge after it."""
+) -> tuple[Flows, Array, Array]:
+    """Flows of one step and the states of charge (own, shared) after it."""
     net = production - consumption
     surplus = np.maximum(net, 0.0)
     deficit = np.maximum(-net, 0.0)
-    charge = np.minimum(surplus, batteries.charge_room(soc, dt_hours))
-    discharge = np.minimum(deficit, batteries.discharge_room(soc, dt_hours))
-    grid_buy, unserved = share_capacity(deficit - discharge, import_kwh)
-    grid_sell, curtailed = share_capacity(surplus - charge, export_kwh)
+    charge = np.minimum(surplus, storage.own.charge_room(soc, dt_hours))
+    shared_charge = np.minimum(surplus - charge, storage.shared.charge_room(shared_soc, dt_hours))
+    discharge = np.minimum(deficit, storage.own.discharge_room(soc, dt_hours))
+    shared_discharge = np.minimum(deficit - discharge, storage.shared.discharge_room(shared_soc, dt_hours))
+    grid_buy, unserved = share_capacity(deficit - discharge - shared_discharge, import_kwh)
+    grid_sell, curtailed = share_capacity(surplus - charge - shared_charge, export_kwh)
     zeros = np.zeros_like(production)
     flows = Flows(
         production=production,
@@ -39,7 +43,13 @@ def baseline_step(
         p2p_sell=zeros,
         charge=charge,
         discharge=discharge,
+        shared_charge=shared_charge,
+        shared_discharge=shared_discharge,
         curtailed=curtailed,
         unserved=unserved,
     )
-    return flows, batteries.soc_after(soc, charge, discharge)
+    return (
+        flows,
+        storage.own.soc_after(soc, charge, discharge),
+        storage.shared.soc_after(shared_soc, shared_charge, shared_discharge),
+    )

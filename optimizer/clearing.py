@@ -1,23 +1,39 @@
-"""The clearing model: a linear programme over N households and H steps, built once, re-solved each step.
+"""The clearing model: a linear programme over the community and a horizon of H steps, built once per run
+and re-solved each step with new numbers (every changing input is a ``cp.Parameter``; the problem is DPP).
 
-Every input that changes between steps is a ``cp.Parameter`` and the problem is DPP, so CVXPY compiles it
-once and each step only updates numbers. Constraints are vectorised over households and steps.
+Two exact formulations, by topology:
 
-Notation (all (N, H) arrays in kWh per step unless said): ``P`` production, ``C`` consumption, ``gb/gs``
-grid buy/sell, ``pb/ps`` P2P buy/sell, ``ch/dis`` battery charge/discharge, ``u`` unserved, ``k``
-curtailed, ``s`` state of charge (N, H+1).
+* ``pool`` (everyone trades with everyone): only the community's grid exchange, unserved and curtailed
+  energy, the storage units and, for households with storage, their deficit are variables. What a
+  household without storage brings to the bus is fixed by its data, so such households enter as sums.
+  Each household's grid and P2P split is recovered afterwards (any split of the optimum is optimal).
+* ``ring`` (each household trades with its k nearest neighbours on a ring): every household has grid,
+  slack and storage variables, and every neighbour link carries a flow in each direction, so the
+  neighbour limit is part of the model.
+
+Storage units are the households' own batteries and their partitions of the community battery
+(capacity > 0 only). Energies are kWh per step.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cvxpy as cp
 import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
 
-from optimizer.flows import Array, Batteries
+from optimizer.flows import Array, Storage
 
 OPTIMAL = "optimal"
+TOPOLOGIES = ("pool", "ring")
+MIN_DEFICIT_COST = 1e-6
+"""$/kWh kept on deficits when trading is free, so that the pool's deficits stay tight."""
+_SNAP = 1e-9
+
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +55,9 @@ class MarketInputs:
     consumption: Array
     """(N, H) kWh per step"""
     soc: Array
-    """(N,) kWh at the start of the first step"""
+    """(N,) own battery, kWh at the start of the first step"""
+    shared_soc: Array
+    """(N,) community-battery share, kWh at the start of the first step"""
     buy_price: Array
     """(H,) $/kWh"""
     sell_price: Array
@@ -49,7 +67,7 @@ class MarketInputs:
     export_kwh: Array
     """(H,) community export limit, kWh per step"""
     terminal_value: float
-    """$/kWh of energy left in batteries at the horizon end"""
+    """$/kWh of energy left in storage at the horizon end"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,8 +80,14 @@ class Schedule:
     p2p_sell: Array
     charge: Array
     discharge: Array
+    shared_charge: Array
+    shared_discharge: Array
     curtailed: Array
     unserved: Array
+    edges: tuple[tuple[int, int, float], ...] | None
+    """(seller, buyer, kWh) per neighbour link with flow (ring); None in the pool."""
+    marginal_price: float
+    """Shadow price of energy on the community bus in the first step ($/kWh)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,115 +100,383 @@ class ClearingResult:
     solve_seconds: float
 
 
-def energy_balance(P: cp.Expression, C: cp.Expression, v: dict[str, cp.Variable]) -> cp.Constraint:
-    """Household balance each step: ``P + gb + pb + dis + u == C + gs + ps + ch + k``."""
-    return P + v["gb"] + v["pb"] + v["dis"] + v["u"] == C + v["gs"] + v["ps"] + v["ch"] + v["k"]
+@dataclass(frozen=True, slots=True)
+class Units:
+    """The storage units that exist: own batteries and community-battery partitions with capacity."""
+
+    owner: IntArray
+    shared: npt.NDArray[np.bool_]
+    capacity: Array
+    step_kwh: Array
+    """Largest charge or discharge per step."""
+    eta_c: Array
+    eta_d: Array
+    fee: Array
+    """$/kWh charged (the community battery's service fee; 0 for own batteries)."""
+
+    @classmethod
+    def of(cls, storage: Storage, dt_hours: float) -> Units:
+        own = np.flatnonzero(storage.own.capacity_kwh > 0)
+        shared = np.flatnonzero(storage.shared.capacity_kwh > 0)
+
+        def pick(attr: str) -> Array:
+            return np.concatenate([getattr(storage.own, attr)[own], getattr(storage.shared, attr)[shared]])
+
+        return cls(
+            owner=np.concatenate([own, shared]).astype(np.int64),
+            shared=np.concatenate([np.zeros(own.size, bool), np.ones(shared.size, bool)]),
+            capacity=pick("capacity_kwh"),
+            step_kwh=pick("max_power_kw") * dt_hours,
+            eta_c=pick("charge_efficiency"),
+            eta_d=pick("discharge_efficiency"),
+            fee=np.concatenate([np.zeros(own.size), np.full(shared.size, storage.shared_fee)]),
+        )
+
+    @property
+    def count(self) -> int:
+        return int(self.owner.size)
+
+    def soc0(self, soc: Array, shared_soc: Array) -> Array:
+        return np.where(self.shared, shared_soc[self.owner], soc[self.owner])
+
+    def ownership(self, rows: IntArray) -> sp.csr_matrix:
+        """(len(rows), U) matrix with 1 where unit u belongs to household ``rows[k]``."""
+        index = {int(h): k for k, h in enumerate(rows)}
+        data = np.ones(self.count)
+        return sp.csr_matrix(
+            (data, ([index[int(h)] for h in self.owner], np.arange(self.count))), shape=(rows.size, self.count)
+        )
+
+    def per_household(self, values: Array, n: int) -> tuple[Array, Array]:
+        """Unit values (U,) as (own, shared) arrays over the N households."""
+        own, shared = np.zeros(n), np.zeros(n)
+        own[self.owner[~self.shared]] = values[~self.shared]
+        shared[self.owner[self.shared]] = values[self.shared]
+        return own, shared
 
 
-def storage_dynamics(v: dict[str, cp.Variable], soc0: cp.Parameter, b: Batteries) -> list[cp.Constraint]:
+def storage_variables(units: Units, horizon: int) -> dict[str, cp.Variable]:
+    return {
+        "ch": cp.Variable((units.count, horizon), nonneg=True, name="charge"),
+        "dis": cp.Variable((units.count, horizon), nonneg=True, name="discharge"),
+        "s": cp.Variable((units.count, horizon + 1), nonneg=True, name="soc"),
+    }
+
+
+def storage_dynamics(v: dict[str, cp.Variable], soc0: cp.Parameter, units: Units) -> list[cp.Constraint]:
     """``s[:, 0] = soc0``; ``s[:, t+1] = s[:, t] + eta_c * ch[:, t] - dis[:, t] / eta_d``."""
     s = v["s"]
-    eta_c = b.charge_efficiency[:, None]
-    inv_eta_d = (1.0 / b.discharge_efficiency)[:, None]
     return [
         s[:, 0] == soc0,
-        s[:, 1:] == s[:, :-1] + cp.multiply(eta_c, v["ch"]) - cp.multiply(inv_eta_d, v["dis"]),
+        s[:, 1:]
+        == s[:, :-1] + cp.multiply(units.eta_c[:, None], v["ch"]) - cp.multiply((1 / units.eta_d)[:, None], v["dis"]),
     ]
 
 
-def storage_limits(v: dict[str, cp.Variable], b: Batteries, dt_hours: float) -> list[cp.Constraint]:
+def storage_limits(v: dict[str, cp.Variable], units: Units) -> list[cp.Constraint]:
     """``0 <= s <= capacity``; ``ch, dis <= max_power * dt``."""
-    step_kwh = (b.max_power_kw * dt_hours)[:, None]
-    return [v["s"] <= b.capacity_kwh[:, None], v["ch"] <= step_kwh, v["dis"] <= step_kwh]
+    return [v["s"] <= units.capacity[:, None], v["ch"] <= units.step_kwh[:, None], v["dis"] <= units.step_kwh[:, None]]
 
 
-def slack_limits(P: cp.Expression, C: cp.Expression, v: dict[str, cp.Variable]) -> list[cp.Constraint]:
-    """Only production can be curtailed and only consumption unserved: ``k <= P``, ``u <= C``."""
-    return [v["k"] <= P, v["u"] <= C]
-
-
-def pool_balance(v: dict[str, cp.Variable]) -> cp.Constraint:
-    """P2P pool: each step, what is bought equals what is sold: ``sum_i pb[i, t] == sum_i ps[i, t]``."""
-    return cp.sum(v["pb"], axis=0) == cp.sum(v["ps"], axis=0)
-
-
-def grid_limits(v: dict[str, cp.Variable], imp: cp.Parameter, exp: cp.Parameter) -> list[cp.Constraint]:
-    """Transformer: ``sum_i gb[i, t] <= import[t]``, ``sum_i gs[i, t] <= export[t]`` (kWh per step)."""
-    return [cp.sum(v["gb"], axis=0) <= imp, cp.sum(v["gs"], axis=0) <= exp]
-
-
-def community_cost(v: dict[str, cp.Variable], p: dict[str, cp.Parameter], costs: Costs) -> cp.Expression:
-    """``buy . sum gb - sell . sum gs + c_p2p sum pb + c_wear sum(ch + dis) + c_u sum u + c_k sum k
-    - terminal_value * sum s[:, H]``."""
+def storage_cost(v: dict[str, cp.Variable], units: Units, costs: Costs, terminal: cp.Parameter) -> cp.Expression:
+    """``c_wear * sum(ch + dis) + sum_u fee_u * sum_t ch[u, t] - terminal_value * sum_u s[u, H]``."""
     return (
-        p["buy"] @ cp.sum(v["gb"], axis=0)
-        - p["sell"] @ cp.sum(v["gs"], axis=0)
-        + costs.p2p_transaction * cp.sum(v["pb"])
-        + costs.battery_wear * cp.sum(v["ch"] + v["dis"])
-        + costs.unserved_penalty * cp.sum(v["u"])
-        + costs.curtailment_penalty * cp.sum(v["k"])
-        - p["terminal"] * cp.sum(v["s"][:, -1])
+        costs.battery_wear * cp.sum(v["ch"] + v["dis"])
+        + cp.sum(cp.multiply(units.fee[:, None], v["ch"]))
+        - terminal * cp.sum(v["s"][:, -1])
     )
 
 
-class ClearingModel:
-    """The pool market for a fixed set of households and horizon; ``solve`` re-uses the compiled problem."""
+def _grid_parameters(h: int) -> dict[str, cp.Parameter]:
+    return {
+        "buy": cp.Parameter(h, nonneg=True, name="buy_price"),
+        "sell": cp.Parameter(h, nonneg=True, name="sell_price"),
+        "imp": cp.Parameter(h, nonneg=True, name="import_kwh"),
+        "exp": cp.Parameter(h, nonneg=True, name="export_kwh"),
+        "terminal": cp.Parameter(nonneg=True, name="terminal_value"),
+    }
 
-    def __init__(self, batteries: Batteries, horizon: int, dt_hours: float, costs: Costs, solver: str) -> None:
-        n, h = batteries.capacity_kwh.size, horizon
-        self.n, self.horizon, self.solver = n, h, solver
-        self.p = {
-            "P": cp.Parameter((n, h), nonneg=True, name="production"),
-            "C": cp.Parameter((n, h), nonneg=True, name="consumption"),
-            "soc0": cp.Parameter(n, nonneg=True, name="soc0"),
-            "buy": cp.Parameter(h, nonneg=True, name="buy_price"),
-            "sell": cp.Parameter(h, nonneg=True, name="sell_price"),
-            "imp": cp.Parameter(h, nonneg=True, name="import_kwh"),
-            "exp": cp.Parameter(h, nonneg=True, name="export_kwh"),
-            "terminal": cp.Parameter(nonneg=True, name="terminal_value"),
-        }
-        self.v = {
-            name: cp.Variable((n, h), nonneg=True, name=name)
-            for name in ("gb", "gs", "pb", "ps", "ch", "dis", "u", "k")
-        }
-        self.v["s"] = cp.Variable((n, h + 1), nonneg=True, name="s")
-        P, C = self.p["P"], self.p["C"]
-        constraints = [
-            energy_balance(P, C, self.v),
-            *storage_dynamics(self.v, self.p["soc0"], batteries),
-            *storage_limits(self.v, batteries, dt_hours),
-            *slack_limits(P, C, self.v),
-            pool_balance(self.v),
-            *grid_limits(self.v, self.p["imp"], self.p["exp"]),
-        ]
-        self.problem = cp.Problem(cp.Minimize(community_cost(self.v, self.p, costs)), constraints)
-        assert self.problem.is_dcp(dpp=True), "the clearing model must be DPP"
+
+def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs) -> None:
+    p["buy"].value = inputs.buy_price
+    p["sell"].value = inputs.sell_price
+    p["imp"].value = inputs.import_kwh
+    p["exp"].value = inputs.export_kwh
+    p["terminal"].value = inputs.terminal_value
+
+
+def _first(var: cp.Variable | None, rows: int) -> Array:
+    if var is None:
+        return np.zeros(rows)
+    value = np.asarray(var.value, dtype=np.float64)
+    column = value[:, 0] if value.ndim == 2 else value[:1]
+    return np.where(column < _SNAP, 0.0, column)
+
+
+class _Model:
+    """What both formulations share: storage, solving and turning a solver outcome into a value."""
+
+    def __init__(self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str) -> None:
+        self.n, self.horizon, self.solver, self.costs = storage.size, horizon, solver, costs
+        self.units = Units.of(storage, dt_hours)
+        self.v: dict[str, cp.Variable] = storage_variables(self.units, horizon) if self.units.count else {}
+        self.p = _grid_parameters(horizon)
+        if self.units.count:
+            self.p["soc0"] = cp.Parameter(self.units.count, nonneg=True, name="soc0")
+        self.problem: cp.Problem
+
+    def _storage_parts(self) -> tuple[list[cp.Constraint], cp.Expression]:
+        if not self.units.count:
+            return [], cp.Constant(0.0)
+        constraints = [*storage_dynamics(self.v, self.p["soc0"], self.units), *storage_limits(self.v, self.units)]
+        return constraints, storage_cost(self.v, self.units, self.costs, self.p["terminal"])
+
+    def _set(self, inputs: MarketInputs) -> None:
+        raise NotImplementedError
+
+    def _schedule(self, inputs: MarketInputs) -> Schedule:
+        raise NotImplementedError
 
     def solve(self, inputs: MarketInputs) -> ClearingResult:
-        p = self.p
-        p["P"].value = inputs.production
-        p["C"].value = inputs.consumption
-        p["soc0"].value = inputs.soc
-        p["buy"].value = inputs.buy_price
-        p["sell"].value = inputs.sell_price
-        p["imp"].value = inputs.import_kwh
-        p["exp"].value = inputs.export_kwh
-        p["terminal"].value = inputs.terminal_value
+        _set_grid(self.p, inputs)
+        if self.units.count:
+            self.p["soc0"].value = self.units.soc0(inputs.soc, inputs.shared_soc)
+        self._set(inputs)
+        started = time.perf_counter()
         try:
             self.problem.solve(solver=self.solver)
         except cp.error.SolverError as exc:
-            return ClearingResult(f"solver_error: {exc}"[:32], 0.0, None, 0.0)
+            return ClearingResult(f"solver_error: {exc}"[:32], 0.0, None, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
         status = str(self.problem.status)
-        seconds = float(self.problem.solver_stats.solve_time or 0.0)
         if status != cp.OPTIMAL:
             return ClearingResult(status[:32], 0.0, None, seconds)
-        v = self.v
+        return ClearingResult(OPTIMAL, float(self.problem.value), self._schedule(inputs), seconds)
 
-        def first(name: str) -> Array:
-            value = np.asarray(v[name].value[:, 0], dtype=np.float64)
-            return np.where(value < 1e-9, 0.0, value)
+    def _storage_first(self) -> tuple[Array, Array, Array, Array]:
+        """(charge, discharge, shared_charge, shared_discharge) per household in the first step."""
+        n = self.n
+        if not self.units.count:
+            zero = np.zeros(n)
+            return zero, zero, zero, zero
+        charge, shared_charge = self.units.per_household(_first(self.v["ch"], self.units.count), n)
+        discharge, shared_discharge = self.units.per_household(_first(self.v["dis"], self.units.count), n)
+        return charge, discharge, shared_charge, shared_discharge
 
-        schedule = Schedule(
-            first("gb"), first("gs"), first("pb"), first("ps"), first("ch"), first("dis"), first("k"), first("u")
+
+class PoolModel(_Model):
+    """Everyone trades with everyone; households without storage enter as sums (exact, see module doc).
+
+    Variables: storage ``ch, dis, s`` (U units); deficit ``d`` (households with storage); community grid
+    import ``GB``, export ``GS``, unserved ``U``, curtailed ``K`` per step. With ``x_o = P_o - C_o +
+    sum_{u of o}(dis_u - ch_u)`` what household ``o`` brings to the bus:
+
+    * ``d_o >= -x_o`` (a deficit is what a household must get from outside);
+    * bus balance: ``GS + K - GB - U = sum_o x_o + sum_{others}(P - C)``;
+    * P2P volume is what deficits get from peers: ``0 <= sum_o d_o + D_others - GB - U``;
+    * ``GB <= import``, ``GS <= export``, ``U <= sum C``, ``K <= sum P``.
+
+    Cost: ``buy . GB - sell . GS + c_p2p (sum d + D_others - GB - U) + storage + c_u sum U + c_k sum K``.
+    """
+
+    def __init__(self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str) -> None:
+        super().__init__(storage, horizon, dt_hours, costs, solver)
+        h = horizon
+        self.owners = np.unique(self.units.owner)
+        p, v = self.p, self.v
+        for name in ("fixed_net", "net_total"):
+            p[name] = cp.Parameter(h, name=name)
+        for name in ("fixed_deficit", "prod_total", "cons_total"):
+            p[name] = cp.Parameter(h, nonneg=True, name=name)
+        for name in ("GB", "GS", "U", "K"):
+            v[name] = cp.Variable(h, nonneg=True, name=name)
+        supplied = p["fixed_net"]
+        deficits: cp.Expression = p["fixed_deficit"]
+        constraints, cost = self._storage_parts()
+        if self.units.count:
+            p["net_o"] = cp.Parameter((self.owners.size, h), name="owner_net")
+            v["d"] = cp.Variable((self.owners.size, h), nonneg=True, name="deficit")
+            owned = self.units.ownership(self.owners)
+            x = p["net_o"] + owned @ (v["dis"] - v["ch"])
+            constraints.append(v["d"] >= -x)
+            supplied = supplied + cp.sum(x, axis=0)
+            deficits = deficits + cp.sum(v["d"], axis=0)
+        self.balance = v["GS"] + v["K"] - v["GB"] - v["U"] == supplied
+        c_p2p = max(costs.p2p_transaction, MIN_DEFICIT_COST)
+        constraints += [
+            self.balance,
+            v["GB"] + v["U"] <= deficits,
+            v["GB"] <= p["imp"],
+            v["GS"] <= p["exp"],
+            v["U"] <= p["cons_total"],
+            v["K"] <= p["prod_total"],
+        ]
+        objective = (
+            p["buy"] @ v["GB"]
+            - p["sell"] @ v["GS"]
+            + c_p2p * cp.sum(deficits - v["GB"] - v["U"])
+            + costs.unserved_penalty * cp.sum(v["U"])
+            + costs.curtailment_penalty * cp.sum(v["K"])
+            + cost
         )
-        return ClearingResult(OPTIMAL, float(self.problem.value), schedule, seconds)
+        self.problem = cp.Problem(cp.Minimize(objective), constraints)
+        assert self.problem.is_dcp(dpp=True), "the pool model must be DPP"
+
+    def _set(self, inputs: MarketInputs) -> None:
+        net = inputs.production - inputs.consumption
+        others = np.ones(self.n, bool)
+        others[self.owners] = False
+        self.p["fixed_net"].value = net[others].sum(axis=0)
+        self.p["fixed_deficit"].value = np.maximum(-net[others], 0.0).sum(axis=0)
+        self.p["prod_total"].value = inputs.production.sum(axis=0)
+        self.p["cons_total"].value = inputs.consumption.sum(axis=0)
+        if self.units.count:
+            self.p["net_o"].value = net[self.owners]
+
+    def _schedule(self, inputs: MarketInputs) -> Schedule:
+        charge, discharge, shared_charge, shared_discharge = self._storage_first()
+        x = inputs.production[:, 0] - inputs.consumption[:, 0] + discharge + shared_discharge - charge - shared_charge
+        deficit, surplus = np.maximum(-x, 0.0), np.maximum(x, 0.0)
+        gb, gs, u, k = (float(_first(self.v[name], 1)[0]) for name in ("GB", "GS", "U", "K"))
+        f_gb, f_u = _fractions(gb, u, float(deficit.sum()))
+        f_gs, f_k = _fractions(gs, k, float(surplus.sum()))
+        return Schedule(
+            grid_buy=deficit * f_gb,
+            grid_sell=surplus * f_gs,
+            p2p_buy=deficit * (1.0 - f_gb - f_u),
+            p2p_sell=surplus * (1.0 - f_gs - f_k),
+            charge=charge,
+            discharge=discharge,
+            shared_charge=shared_charge,
+            shared_discharge=shared_discharge,
+            curtailed=surplus * f_k,
+            unserved=deficit * f_u,
+            edges=None,
+            marginal_price=_bus_price(self.balance.dual_value, 0),
+        )
+
+
+def _fractions(first: float, second: float, total: float) -> tuple[float, float]:
+    """Shares of ``total`` taken by two parts, clipped to [0, 1] together."""
+    if total <= 0:
+        return 0.0, 0.0
+    a = min(max(first / total, 0.0), 1.0)
+    b = min(max(second / total, 0.0), 1.0 - a)
+    return a, b
+
+
+def _bus_price(dual: object, index: int) -> float:
+    """The marginal value of one more kWh supplied to the bus: the balance constraint's dual (its
+    right-hand side is the supply)."""
+    values = np.atleast_1d(np.asarray(dual, dtype=np.float64))
+    return float(values[index])
+
+
+def ring_links(n: int, k: int) -> list[tuple[int, int]]:
+    """Neighbour pairs (i < j) on a ring where each household reaches the ``k`` nearest (k/2 per side)."""
+    if n < 2:
+        return []
+    if k >= n - 1:
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    links = {tuple(sorted((i, (i + d) % n))) for i in range(n) for d in range(1, k // 2 + 1)}
+    return sorted((int(a), int(b)) for a, b in links)
+
+
+class RingModel(_Model):
+    """Each household trades only over its neighbour links; every link carries a flow each way.
+
+    Variables per household: grid ``gb, gs``, slack ``u, k``; storage ``ch, dis, s``; per directed link
+    ``f``. Balance of household i: ``P + gb + sum_in f + dis + u == C + gs + sum_out f + ch + k``;
+    ``sum_i gb <= import``, ``sum_i gs <= export``, ``k <= P``, ``u <= C``.
+    Cost: ``buy . sum gb - sell . sum gs + c_p2p sum f + storage + c_u sum u + c_k sum k``.
+    """
+
+    def __init__(
+        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, neighbours: int
+    ) -> None:
+        super().__init__(storage, horizon, dt_hours, costs, solver)
+        n, h = self.n, horizon
+        links = ring_links(n, neighbours)
+        self.directed = np.array([*links, *[(b, a) for a, b in links]], dtype=np.int64).reshape(-1, 2)
+        p, v = self.p, self.v
+        p["P"] = cp.Parameter((n, h), nonneg=True, name="production")
+        p["C"] = cp.Parameter((n, h), nonneg=True, name="consumption")
+        for name in ("gb", "gs", "u", "k"):
+            v[name] = cp.Variable((n, h), nonneg=True, name=name)
+        constraints, cost = self._storage_parts()
+        inflow: cp.Expression = p["P"] + v["gb"] + v["u"]
+        outflow: cp.Expression = p["C"] + v["gs"] + v["k"]
+        if self.units.count:
+            owned = self.units.ownership(np.arange(n))
+            inflow, outflow = inflow + owned @ v["dis"], outflow + owned @ v["ch"]
+        traded: cp.Expression = cp.Constant(0.0)
+        if self.directed.size:
+            e = self.directed.shape[0]
+            v["f"] = cp.Variable((e, h), nonneg=True, name="link_flow")
+            seller = sp.csr_matrix((np.ones(e), (self.directed[:, 0], np.arange(e))), shape=(n, e))
+            buyer = sp.csr_matrix((np.ones(e), (self.directed[:, 1], np.arange(e))), shape=(n, e))
+            inflow, outflow = inflow + buyer @ v["f"], outflow + seller @ v["f"]
+            traded = cp.sum(v["f"])
+        self.balance = inflow == outflow
+        constraints += [
+            self.balance,
+            cp.sum(v["gb"], axis=0) <= p["imp"],
+            cp.sum(v["gs"], axis=0) <= p["exp"],
+            v["k"] <= p["P"],
+            v["u"] <= p["C"],
+        ]
+        objective = (
+            p["buy"] @ cp.sum(v["gb"], axis=0)
+            - p["sell"] @ cp.sum(v["gs"], axis=0)
+            + costs.p2p_transaction * traded
+            + costs.unserved_penalty * cp.sum(v["u"])
+            + costs.curtailment_penalty * cp.sum(v["k"])
+            + cost
+        )
+        self.problem = cp.Problem(cp.Minimize(objective), constraints)
+        assert self.problem.is_dcp(dpp=True), "the ring model must be DPP"
+
+    def _set(self, inputs: MarketInputs) -> None:
+        self.p["P"].value = inputs.production
+        self.p["C"].value = inputs.consumption
+
+    def _schedule(self, inputs: MarketInputs) -> Schedule:
+        charge, discharge, shared_charge, shared_discharge = self._storage_first()
+        n = self.n
+        flows = _first(self.v.get("f"), self.directed.shape[0])
+        edges = tuple((int(s), int(b), float(f)) for (s, b), f in zip(self.directed, flows, strict=True) if f > 0)
+        p2p_sell, p2p_buy = np.zeros(n), np.zeros(n)
+        for s, b, f in edges:
+            p2p_sell[s] += f
+            p2p_buy[b] += f
+        # household i's balance has its production on the left: one more kWh there is worth minus its dual
+        duals = -np.asarray(self.balance.dual_value, dtype=np.float64)[:, 0]
+        traders = (p2p_sell + p2p_buy) > 0
+        price = float(duals[traders].mean() if traders.any() else duals.mean())
+        return Schedule(
+            grid_buy=_first(self.v["gb"], n),
+            grid_sell=_first(self.v["gs"], n),
+            p2p_buy=p2p_buy,
+            p2p_sell=p2p_sell,
+            charge=charge,
+            discharge=discharge,
+            shared_charge=shared_charge,
+            shared_discharge=shared_discharge,
+            curtailed=_first(self.v["k"], n),
+            unserved=_first(self.v["u"], n),
+            edges=edges,
+            marginal_price=price,
+        )
+
+
+ClearingModel = PoolModel | RingModel
+
+
+def build_model(
+    storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, topology: str, neighbours: int
+) -> ClearingModel:
+    if topology == "ring":
+        return RingModel(storage, horizon, dt_hours, costs, solver, neighbours)
+    if topology == "pool":
+        return PoolModel(storage, horizon, dt_hours, costs, solver)
+    raise ValueError(f"unknown topology {topology!r}; use one of {', '.join(TOPOLOGIES)}")

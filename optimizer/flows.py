@@ -1,4 +1,8 @@
-"""Per-household energy flows of one step as arrays, and the batteries they run through."""
+"""Per-household energy flows of one step as arrays, and the storage they run through.
+
+Each household may have its own battery and a share of the community battery (a partition of the
+shared unit in proportion to its share). Both are ``Batteries`` arrays aligned with the households.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ import numpy.typing as npt
 from chain.genesis import BatterySpec
 
 Array = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
 class Batteries:
-    """Battery parameters of N households, as arrays of shape (N,)."""
+    """Battery parameters of N households, as arrays of shape (N,); capacity 0 means none."""
 
     capacity_kwh: Array
     max_power_kw: Array
@@ -31,7 +36,7 @@ class Batteries:
             np.array([b.discharge_efficiency for b in specs], dtype=np.float64),
         )
 
-    def subset(self, mask: npt.NDArray[np.bool_]) -> Batteries:
+    def subset(self, mask: Mask) -> Batteries:
         return Batteries(
             self.capacity_kwh[mask],
             self.max_power_kw[mask],
@@ -58,8 +63,32 @@ class Batteries:
 
 
 @dataclass(frozen=True, slots=True)
+class Storage:
+    """Every household's own battery and its partition of the community battery."""
+
+    own: Batteries
+    shared: Batteries
+    shared_fee: float
+    """Service fee per kWh charged into the community battery ($/kWh)."""
+
+    @classmethod
+    def from_specs(cls, own: Sequence[BatterySpec], shared: Sequence[BatterySpec], shared_fee: float) -> Storage:
+        return cls(Batteries.from_specs(own), Batteries.from_specs(shared), shared_fee)
+
+    def subset(self, mask: Mask) -> Storage:
+        return Storage(self.own.subset(mask), self.shared.subset(mask), self.shared_fee)
+
+    @property
+    def size(self) -> int:
+        return int(self.own.capacity_kwh.size)
+
+
+@dataclass(frozen=True, slots=True)
 class Flows:
-    """Energies of N households in one step (kWh per step), arrays of shape (N,)."""
+    """Energies of N households in one step (kWh per step), arrays of shape (N,).
+
+    ``charge``/``discharge`` are the household's own battery; ``shared_*`` its community-battery share.
+    """
 
     production: Array
     consumption: Array
@@ -69,8 +98,22 @@ class Flows:
     p2p_sell: Array
     charge: Array
     discharge: Array
+    shared_charge: Array
+    shared_discharge: Array
     curtailed: Array
     unserved: Array
+
+    def net_before_trading(self) -> Array:
+        """What each household brings to the community bus before any trade (kWh; negative = needs)."""
+        result: Array = (
+            self.production
+            - self.consumption
+            + self.discharge
+            + self.shared_discharge
+            - self.charge
+            - self.shared_charge
+        )
+        return result
 
 
 def share_capacity(wish: Array, limit_kwh: float) -> tuple[Array, Array]:

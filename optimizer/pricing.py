@@ -1,48 +1,107 @@
-"""P2P pricing rules. Every price lies within [grid sell, grid buy] of its step."""
+"""P2P pricing rules: one price per step for every trade. Every price lies within [grid sell, grid buy].
+
+``supply`` and ``demand`` are what the households bring to and need from the community bus in the step
+(after their own storage, before any trade): ``sum max(x_i, 0)`` and ``sum max(-x_i, 0)``.
+"""
 
 from __future__ import annotations
 
-PRICING_RULES = ("mid_market", "original")
+from dataclasses import dataclass
+
+PRICING_RULES = ("supply_demand_ratio", "mid_market", "bill_sharing", "original", "marginal")
 
 
-def mid_market(grid_buy: float, grid_sell: float) -> float:
+@dataclass(frozen=True, slots=True)
+class PriceInputs:
+    grid_buy: float
+    """$/kWh"""
+    grid_sell: float
+    """$/kWh"""
+    supply: float
+    """kWh offered to the bus"""
+    demand: float
+    """kWh wanted from the bus"""
+    production: float
+    """kWh produced by the participants"""
+    consumption: float
+    """kWh consumed by the participants"""
+    marginal: float
+    """shadow price of energy on the bus from the clearing ($/kWh)"""
+
+
+def supply_demand_ratio(buy: float, sell: float, supply: float, demand: float) -> float:
+    """Liu et al. 2017 (IEEE Trans. Power Systems, "Energy-sharing model with price-based demand response
+    for microgrids of peer-to-peer prosumers"). With ``SDR = supply / demand``:
+
+    ``price = buy * sell / ((buy - sell) * SDR + sell)`` for ``0 <= SDR <= 1``, and ``sell`` for SDR > 1.
+
+    Scarce supply (SDR -> 0) prices energy at the grid buy price; a balanced or long community at the sell
+    price. This is the sellers' internal price; buyers pay it for what they get from peers and the grid
+    price for the rest, so their average price is ``price * SDR + buy * (1 - SDR)``, as in the paper.
+    """
+    if demand <= 0:
+        return sell
+    ratio = supply / demand
+    if ratio >= 1:
+        return sell
+    denominator = (buy - sell) * ratio + sell
+    return buy if denominator <= 0 else buy * sell / denominator
+
+
+def mid_market(buy: float, sell: float) -> float:
     """Mid-market rate: halfway between the grid's buy and sell price."""
-    return (grid_buy + grid_sell) / 2.0
+    return (buy + sell) / 2.0
 
 
-def original_rule(
-    grid_buy: float, grid_sell: float, production_kwh: float, consumption_kwh: float, factor: float
-) -> float:
+def bill_sharing(buy: float, sell: float, supply: float, demand: float) -> float:
+    """Bill sharing: the community's grid bill for the step is split in proportion to each household's net
+    consumption (negative for a net producer), so each kWh exchanged inside the community is worth what the
+    community as a whole pays or earns for its last kWh: the buy price when it imports on balance
+    (demand > supply), the sell price when it exports, and the mid-market rate when it is exactly even.
+    """
+    if demand > supply:
+        return buy
+    if supply > demand:
+        return sell
+    return mid_market(buy, sell)
+
+
+def original_rule(buy: float, production: float, consumption: float, factor: float) -> float:
     """The original project's rule.
 
-    Start from ``factor * grid_buy``; scale by the community's supply/demand ratio
-    ``r = production / consumption``: x0.8 if r > 2, x0.9 if r > 1.5, x1.0 if r > 0.75, x1.1 if r > 0.5,
-    else x1.2; keep within [0.5, 0.95] x grid_buy. With no production the price is 0.95 x grid_buy.
-    Finally clamped into [grid_sell, grid_buy].
+    Start from ``factor * grid_buy``; scale by the community's production/consumption ratio ``r``: x0.8 if
+    r > 2, x0.9 if r > 1.5, x1.0 if r > 0.75, x1.1 if r > 0.5, else x1.2; keep within [0.5, 0.95] x grid_buy.
+    With no production the price is 0.95 x grid_buy.
     """
-    if production_kwh <= 0:
-        price = 0.95 * grid_buy
+    if production <= 0:
+        return 0.95 * buy
+    ratio = production / max(consumption, 0.01)
+    if ratio > 2.0:
+        adjust = 0.8
+    elif ratio > 1.5:
+        adjust = 0.9
+    elif ratio > 0.75:
+        adjust = 1.0
+    elif ratio > 0.5:
+        adjust = 1.1
     else:
-        ratio = production_kwh / max(consumption_kwh, 0.01)
-        if ratio > 2.0:
-            adjust = 0.8
-        elif ratio > 1.5:
-            adjust = 0.9
-        elif ratio > 0.75:
-            adjust = 1.0
-        elif ratio > 0.5:
-            adjust = 1.1
-        else:
-            adjust = 1.2
-        price = min(max(factor * grid_buy * adjust, 0.5 * grid_buy), 0.95 * grid_buy)
-    return min(max(price, grid_sell), grid_buy)
+        adjust = 1.2
+    return min(max(factor * buy * adjust, 0.5 * buy), 0.95 * buy)
 
 
-def p2p_price(
-    rule: str, grid_buy: float, grid_sell: float, production_kwh: float, consumption_kwh: float, factor: float
-) -> float:
-    if rule == "mid_market":
-        return mid_market(grid_buy, grid_sell)
-    if rule == "original":
-        return original_rule(grid_buy, grid_sell, production_kwh, consumption_kwh, factor)
-    raise ValueError(f"unknown pricing rule {rule!r}; use one of {', '.join(PRICING_RULES)}")
+def p2p_price(rule: str, x: PriceInputs, factor: float) -> float:
+    """The step's P2P price by ``rule``, clamped into [grid sell, grid buy]."""
+    buy, sell = x.grid_buy, x.grid_sell
+    if rule == "supply_demand_ratio":
+        price = supply_demand_ratio(buy, sell, x.supply, x.demand)
+    elif rule == "mid_market":
+        price = mid_market(buy, sell)
+    elif rule == "bill_sharing":
+        price = bill_sharing(buy, sell, x.supply, x.demand)
+    elif rule == "original":
+        price = original_rule(buy, x.production, x.consumption, factor)
+    elif rule == "marginal":
+        price = x.marginal
+    else:
+        raise ValueError(f"unknown pricing rule {rule!r}; use one of {', '.join(PRICING_RULES)}")
+    return min(max(price, sell), buy)

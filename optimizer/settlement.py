@@ -1,9 +1,10 @@
 """From a solved schedule to executed, exactly balanced settlements and bilateral trades.
 
 The solver's numbers are within its tolerance; what is executed must hold exactly (to floating point):
-batteries are clipped to what the battery can do, P2P sales and purchases are matched into trades whose
-sums define each household's P2P volumes, the grid takes the remainder, and the transformer limits are
-enforced pro rata (the excess becomes unserved or curtailed energy).
+storage is clipped to what each unit can do, P2P positions become trades (the ring's link flows, or the
+pool's net positions matched seller to buyer) of at least the minimum size, whose sums define each
+household's P2P volumes; the grid takes the remainder, and the transformer limits are enforced pro rata
+(the excess becomes unserved or curtailed energy).
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import numpy as np
 
 from chain.blocks import Settlement, Trade
 from optimizer.clearing import Schedule
-from optimizer.flows import Array, Batteries, Flows, share_capacity
+from optimizer.flows import Array, Flows, Storage, share_capacity
 
 DUST_KWH = 1e-7
 """Net P2P positions smaller than this are not traded (kWh)."""
+_EPS = 1e-12
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +58,6 @@ def match_trades(ids: Sequence[str], sell: Array, buy: Array, price: float) -> l
     return trades
 
 
-_EPS = 1e-12
-
-
 def trade_volumes(ids: Sequence[str], trades: Sequence[Trade]) -> tuple[Array, Array]:
     """(p2p_sell, p2p_buy) per household, summed from the trades."""
     index = {hid: i for i, hid in enumerate(ids)}
@@ -70,36 +69,48 @@ def trade_volumes(ids: Sequence[str], trades: Sequence[Trade]) -> tuple[Array, A
     return sold, bought
 
 
+def schedule_trades(ids: Sequence[str], schedule: Schedule, price: float, min_trade_kwh: float) -> list[Trade]:
+    """The trades that carry a schedule's P2P part: its link flows, or its pool positions matched."""
+    if schedule.edges is not None:
+        trades = [Trade(ids[s], ids[b], kwh, price) for s, b, kwh in schedule.edges if kwh > DUST_KWH]
+    else:
+        net = schedule.p2p_sell - schedule.p2p_buy
+        net = np.where(np.abs(net) < DUST_KWH, 0.0, net)
+        sell, buy = np.maximum(net, 0.0), np.maximum(-net, 0.0)
+        total = min(float(sell.sum()), float(buy.sum()))
+        if total <= 0:
+            return []
+        trades = match_trades(ids, sell * (total / sell.sum()), buy * (total / buy.sum()), price)
+    return [t for t in trades if t.kwh >= min_trade_kwh]
+
+
 def execute_schedule(
     ids: Sequence[str],
     production: Array,
     consumption: Array,
     soc: Array,
-    batteries: Batteries,
+    shared_soc: Array,
+    storage: Storage,
     dt_hours: float,
-    import_kwh: float,
-    export_kwh: float,
+    limits_kwh: tuple[float, float],
     schedule: Schedule,
-    p2p_price: float,
-) -> tuple[Flows, list[Trade]]:
-    """Exactly balanced flows and the trades that carry the P2P part of ``schedule``."""
-    charge = np.minimum(schedule.charge, batteries.charge_room(soc, dt_hours))
-    discharge = np.minimum(schedule.discharge, batteries.discharge_room(soc, dt_hours))
+    trades: Sequence[Trade],
+) -> Flows:
+    """Exactly balanced flows for ``schedule`` with ``trades``; ``limits_kwh`` is (import, export)."""
+    charge = np.minimum(schedule.charge, storage.own.charge_room(soc, dt_hours))
+    discharge = np.minimum(schedule.discharge, storage.own.discharge_room(soc, dt_hours))
+    shared_charge = np.minimum(schedule.shared_charge, storage.shared.charge_room(shared_soc, dt_hours))
+    shared_discharge = np.minimum(schedule.shared_discharge, storage.shared.discharge_room(shared_soc, dt_hours))
     curtailed = np.minimum(schedule.curtailed, production)
     unserved = np.minimum(schedule.unserved, consumption)
-    net = schedule.p2p_sell - schedule.p2p_buy
-    net = np.where(np.abs(net) < DUST_KWH, 0.0, net)
-    sell, buy = np.maximum(net, 0.0), np.maximum(-net, 0.0)
-    total = min(float(sell.sum()), float(buy.sum()))
-    if total > 0:
-        sell = sell * (total / sell.sum())
-        buy = buy * (total / buy.sum())
-    trades = match_trades(ids, sell, buy, p2p_price) if total > 0 else []
     p2p_sell, p2p_buy = trade_volumes(ids, trades)
-    residual = production + discharge + p2p_buy + unserved - consumption - charge - p2p_sell - curtailed
-    grid_buy, refused_import = share_capacity(np.maximum(-residual, 0.0), import_kwh)
-    grid_sell, refused_export = share_capacity(np.maximum(residual, 0.0), export_kwh)
-    flows = Flows(
+    residual = (
+        production + discharge + shared_discharge + p2p_buy + unserved
+        - consumption - charge - shared_charge - p2p_sell - curtailed
+    )  # fmt: skip
+    grid_buy, refused_import = share_capacity(np.maximum(-residual, 0.0), limits_kwh[0])
+    grid_sell, refused_export = share_capacity(np.maximum(residual, 0.0), limits_kwh[1])
+    return Flows(
         production=production,
         consumption=consumption,
         grid_buy=grid_buy,
@@ -108,22 +119,29 @@ def execute_schedule(
         p2p_sell=p2p_sell,
         charge=charge,
         discharge=discharge,
+        shared_charge=shared_charge,
+        shared_discharge=shared_discharge,
         curtailed=curtailed + refused_export,
         unserved=unserved + refused_import,
     )
-    return flows, trades
+
+
+@dataclass(frozen=True, slots=True)
+class StorageStates:
+    """States of charge (kWh) before and after a step, own and shared, arrays (N,)."""
+
+    before: Array
+    after: Array
+    shared_before: Array
+    shared_after: Array
 
 
 def settlements_from_flows(
-    ids: Sequence[str],
-    mode: str,
-    flows: Flows,
-    soc_before: Array,
-    soc_after: Array,
-    fee_per_kwh: float,
+    ids: Sequence[str], mode: str, flows: Flows, states: StorageStates, fee_per_kwh: float, shared_fee: float
 ) -> list[Settlement]:
-    """One settlement per household; each side of a P2P trade pays half of ``fee_per_kwh``."""
-    fees = (flows.p2p_buy + flows.p2p_sell) * (fee_per_kwh / 2.0)
+    """One settlement per household. Each side of a P2P trade pays half of ``fee_per_kwh``; energy charged
+    into the community battery pays its service fee. ``charge``/``discharge`` are totals (own + shared)."""
+    fees = (flows.p2p_buy + flows.p2p_sell) * (fee_per_kwh / 2.0) + flows.shared_charge * shared_fee
     return [
         Settlement(
             household=hid,
@@ -134,13 +152,18 @@ def settlements_from_flows(
             grid_sell=float(flows.grid_sell[i]),
             p2p_buy=float(flows.p2p_buy[i]),
             p2p_sell=float(flows.p2p_sell[i]),
-            charge=float(flows.charge[i]),
-            discharge=float(flows.discharge[i]),
+            charge=float(flows.charge[i] + flows.shared_charge[i]),
+            discharge=float(flows.discharge[i] + flows.shared_discharge[i]),
             curtailed=float(flows.curtailed[i]),
             unserved=float(flows.unserved[i]),
-            soc_before=float(soc_before[i]),
-            soc_after=float(soc_after[i]),
+            soc_before=float(states.before[i]),
+            soc_after=float(states.after[i]),
             fees=float(fees[i]),
+            shared_charge=float(flows.shared_charge[i]),
+            shared_discharge=float(flows.shared_discharge[i]),
+            shared_soc_before=float(states.shared_before[i]),
+            shared_soc_after=float(states.shared_after[i]),
+            transfer=0.0,
         )
         for i, hid in enumerate(ids)
     ]

@@ -15,29 +15,31 @@ from chain.merkle import merkle_root
 from chain.messages import sign
 from chain.offers import Offer
 from chain.rules import apply_block, genesis_state, read_block, validate_block
-from coordinator.round import build_block, market_arrays
+from coordinator.round import build_block, clear_step
 from optimizer.clearing import Costs
-from optimizer.flows import Batteries, GridWindow
+from optimizer.flows import GridWindow, Storage
 from optimizer.market import Market, MarketConfig
 
 H = 4
 SPEC = BatterySpec(5.0, 2.0, 0.95, 0.95, 1.0)
+SHARE = BatterySpec(2.0, 1.0, 0.96, 0.96, 0.5)
 KEYS = [SigningKey.generate() for _ in range(3)]
 COORD = SigningKey.generate()
 GENESIS = Genesis(
     coordinator_key=COORD.public,
-    members=tuple(Member(f"h{i}", k.public, SPEC) for i, k in enumerate(KEYS)),
+    members=tuple(Member(f"h{i}", k.public, SPEC, SHARE) for i, k in enumerate(KEYS)),
     dt_hours=0.5,
     start_step=0,
     steps=10,
     horizon=H,
     initial_wallet=10.0,
+    community_fee_per_kwh=0.02,
     params_hash=b"\x00" * 32,
     created="2026-01-01T00:00:00+00:00",
 )
 MARKET = Market(
     GENESIS.household_ids,
-    Batteries.from_specs([SPEC] * 3),
+    Storage.from_specs([SPEC] * 3, [SHARE] * 3, 0.02),
     MarketConfig(0.5, H, Costs(0.01, 0.001, 5.0, 0.02), "CLARABEL", "mid_market", 0.75, 0.05),
 )
 WINDOW = GridWindow(np.full(H, 0.3), np.full(H, 0.05), np.full(H, 4.0), np.full(H, 4.0))
@@ -48,13 +50,12 @@ def make_block(absent: tuple[str, ...] = ()) -> tuple[bytes, Block, list[bytes]]
     prod = [[2.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]]
     cons = [[0.0, 0.5, 1.0, 1.0], [1.5, 1.0, 1.0, 1.0], [0.5, 0.5, 0.5, 0.5]]
     offers = {
-        m.household: Offer(GENESIS.chain_id, 0, m.household, 1.0, tuple(prod[i]), tuple(cons[i]))
+        m.household: Offer(GENESIS.chain_id, 0, m.household, 1.0, 0.5, tuple(prod[i]), tuple(cons[i]))
         for i, m in enumerate(GENESIS.members)
         if m.household not in absent
     }
     raws = [sign(offers[h], KEYS[i]).raw for i, h in enumerate(GENESIS.household_ids) if h in offers]
-    present, p, c = market_arrays(GENESIS.household_ids, offers, {}, 0, H)
-    outcome = MARKET.clear(present, p, c, np.array(state.soc), WINDOW)
+    outcome = clear_step(MARKET, GENESIS, 0, offers, {}, state, WINDOW)
     block = build_block(GENESIS, state, 0, raws, absent, outcome, (4.0, 4.0), ())
     return sign(block, COORD).raw, block, raws
 
@@ -105,7 +106,8 @@ def _tamper_settlement(block: Block, index: int, **changes: float) -> bytes:
         (lambda b, r: resign(b, settlements_root=b"\x00" * 32), "settlements root"),
         (lambda b, r: _tamper_settlement(b, 0, grid_buy=9.0), "energy balance"),
         (lambda b, r: _tamper_settlement(b, 1, soc_after=4.9), "battery equation"),
-        (lambda b, r: _tamper_settlement(b, 2, soc_before=0.0), "soc_before"),
+        (lambda b, r: _tamper_settlement(b, 1, shared_soc_after=1.9), "community battery: state of charge"),
+        (lambda b, r: _tamper_settlement(b, 2, soc_before=0.0), "states of charge before the step"),
         (lambda b, r: _tamper_settlement(b, 0, production=5.0, curtailed=3.0), "differ from its offer"),
         (lambda b, r: _tamper_settlement(b, 1, grid_buy=3.0, grid_sell=3.0), "import capacity"),
         (lambda b, r: resign(b, trades=()), "trades do not add up"),

@@ -33,6 +33,7 @@ def offers(draw: st.DrawFn) -> Offer:
         step=draw(st.integers(0, 10**6)),
         household=draw(ids),
         soc_kwh=draw(floats),
+        shared_soc_kwh=draw(floats),
         production_kwh=tuple(draw(st.lists(floats, min_size=h, max_size=h))),
         consumption_kwh=tuple(draw(st.lists(floats, min_size=h, max_size=h))),
     )
@@ -40,7 +41,7 @@ def offers(draw: st.DrawFn) -> Offer:
 
 @st.composite
 def settlements(draw: st.DrawFn) -> Settlement:
-    return Settlement(draw(ids), draw(st.sampled_from(["market", "alone"])), *(draw(floats) for _ in range(13)))
+    return Settlement(draw(ids), draw(st.sampled_from(["market", "alone"])), *(draw(floats) for _ in range(18)))
 
 
 @st.composite
@@ -102,7 +103,7 @@ def test_any_single_bit_flip_is_rejected(offer: Offer, where: int) -> None:
 
 def test_verification_covers_exact_payload_bytes_without_reencoding() -> None:
     """A payload that decodes to the same offer but is encoded differently does not verify."""
-    offer = Offer(CHAIN, 3, "h1", 1.0, (1.0,), (2.0,))
+    offer = Offer(CHAIN, 3, "h1", 1.0, 0.0, (1.0,), (2.0,))
     env = sign(offer, KEY)
     # re-encode the same values with a non-canonical (map) encoding and splice in the old signature
     other = codec.pack({"chain_id": CHAIN, "step": 3})
@@ -146,7 +147,7 @@ def test_nesting_is_bounded() -> None:
 
 
 def test_offer_rejects_bad_series() -> None:
-    good = Offer(CHAIN, 0, "h", 1.0, (1.0, 2.0), (1.0, 2.0))
+    good = Offer(CHAIN, 0, "h", 1.0, 0.0, (1.0, 2.0), (1.0, 2.0))
     fields = codec.unpack(good.encode())
     for bad in (
         codec.floats_to_bin([1.0]),
@@ -155,6 +156,6 @@ def test_offer_rejects_bad_series() -> None:
         b"abc",
     ):
         broken = list(fields)
-        broken[5] = bad
+        broken[6] = bad
         with pytest.raises(DecodeError):
             Offer.decode(codec.pack(broken))

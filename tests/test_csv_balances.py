@@ -22,16 +22,22 @@ def test_every_row_balances(cluster_run: Path, name: str) -> None:
     sources = df["production"] + df["grid_buy"] + df["p2p_buy_amount"] + df["discharge_kwh"] + df["unserved_kwh"]
     sinks = df["consumption"] + df["grid_sell"] + df["p2p_sell_amount"] + df["charge_kwh"] + df["curtailed_kwh"]
     assert (sources - sinks).abs().max() <= TOL
-    b = params["battery"]
-    soc = (
-        df["stored_kwh_start"]
-        + b["charge_efficiency"] * df["charge_kwh"]
-        - df["discharge_kwh"] / b["discharge_efficiency"]
-    )
+    b, cb = params["battery"], params["community_battery"]
+    own_charge = df["charge_kwh"] - df["community_charge_kwh"]
+    own_discharge = df["discharge_kwh"] - df["community_discharge_kwh"]
+    soc = df["stored_kwh_start"] + b["charge_efficiency"] * own_charge - own_discharge / b["discharge_efficiency"]
     assert (soc - df["stored_kwh"]).abs().max() <= TOL
-    assert df["stored_kwh"].between(-TOL, b["capacity_kwh"] + TOL).all()
+    assert (df["stored_kwh"] >= -TOL).all() and (df["stored_kwh"] <= df["battery_capacity_kwh"] + TOL).all()
+    shared = (
+        df["community_stored_kwh_start"]
+        + cb["charge_efficiency"] * df["community_charge_kwh"]
+        - df["community_discharge_kwh"] / cb["discharge_efficiency"]
+    )
+    assert (shared - df["community_stored_kwh"]).abs().max() <= TOL
+    assert (df["community_stored_kwh"] <= df["community_capacity_kwh"] + TOL).all()
     dt = params["simulation"]["time_step_hours"]
-    assert (df[["charge_kwh", "discharge_kwh"]] <= b["max_power_kw"] * dt + TOL).all().all()
+    limit = df["max_power_kw"] * dt + TOL
+    assert (own_charge <= limit).all() and (own_discharge <= limit).all()
     per_step = df.groupby("step")
     assert (per_step["p2p_buy_amount"].sum() - per_step["p2p_sell_amount"].sum()).abs().max() <= TOL
     assert (per_step["grid_buy"].sum() <= per_step["grid_import_capacity_kw"].first() * dt + TOL).all()
@@ -42,8 +48,13 @@ def test_every_row_balances(cluster_run: Path, name: str) -> None:
     traded = df["p2p_buy_amount"] > 0
     assert (df.loc[traded, "p2p_price"] >= df.loc[traded, "grid_sell_price"] - 1e-12).all()
     assert (df.loc[traded, "p2p_price"] <= df.loc[traded, "grid_buy_price"] + 1e-12).all()
-    cost = (df["grid_buy"] * df["grid_buy_price"] - df["grid_sell"] * df["grid_sell_price"]
-            + (df["p2p_buy_amount"] - df["p2p_sell_amount"]) * df["p2p_price"] + df["fees"])  # fmt: skip
+    cost = (
+        df["grid_buy"] * df["grid_buy_price"]
+        - df["grid_sell"] * df["grid_sell_price"]
+        + (df["p2p_buy_amount"] - df["p2p_sell_amount"]) * df["p2p_price"]
+        + df["fees"]
+        + df["transfer"]
+    )
     wallet = params["household"]["initial_wallet"] - cost.groupby(df["household_id"]).cumsum()
     assert np.allclose(wallet, df["wallet"], atol=1e-9)
 

@@ -44,7 +44,7 @@ def test_random_uniform_prices_are_seeded_and_in_range() -> None:
 
 
 def test_scaled_capacity_grows_with_the_community() -> None:
-    assert grid_series(params(), 4, 10).import_kw[0] == pytest.approx(12.0)
+    assert grid_series(params(), 4, 10).import_kw[0] == pytest.approx(10.0)
     assert grid_series(params(), 4, 20).export_kw[0] == pytest.approx(50.0)
     unlimited = grid_series(params(grid_capacity={"use_capacity_limits": False}), 4, 10)
     assert unlimited.import_kw[0] >= 1e6

@@ -12,8 +12,9 @@ from chain.genesis import HouseholdId
 
 MAX_MEMBERS = 100_000
 
-SETTLEMENT_MODES = ("market", "alone")
-"""How a household's step was settled: cleared by the market, or by the baseline policy (absent)."""
+SETTLEMENT_MODES = ("market", "alone", "close")
+"""How a household's step was settled: cleared by the market, by the baseline policy (absent, or the
+clearing failed), or the closing entry after the last step (no energy, only the final transfer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,38 @@ SETTLEMENT_NUMBERS = (
 
 
 @dataclass(frozen=True, slots=True)
+class Correction:
+    """A household's earlier step settled against its meter: the step's production and consumption as
+    measured, and its grid and slack flows after the difference from the plan was settled against the
+    grid (kWh). Storage and P2P flows stay as cleared; the cost difference is paid at the step's prices."""
+
+    household: HouseholdId
+    step: int
+    production: float
+    consumption: float
+    grid_buy: float
+    grid_sell: float
+    curtailed: float
+    unserved: float
+
+    def encode(self) -> bytes:
+        return codec.pack([self.household, self.step, *self.numbers()])
+
+    def numbers(self) -> list[float]:
+        return [self.production, self.consumption, self.grid_buy, self.grid_sell, self.curtailed, self.unserved]
+
+    @classmethod
+    def decode(cls, data: bytes) -> Correction:
+        obj = codec.fields(codec.unpack(data), 8, "correction")
+        names = ("production", "consumption", "grid_buy", "grid_sell", "curtailed", "unserved")
+        return cls(
+            codec.as_str(obj[0], "correction.household"),
+            codec.as_int(obj[1], "correction.step"),
+            *(codec.as_float(v, f"correction.{n}") for v, n in zip(obj[2:], names, strict=True)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Trade:
     """A bilateral P2P trade: ``seller`` delivers ``kwh`` to ``buyer`` at ``price`` ($/kWh)."""
 
@@ -138,7 +171,10 @@ class Block:
     """The sealed result of one step.
 
     ``offers`` and ``acks`` are the exact signed envelopes received (byte for byte); ``settlements`` are
-    canonical settlement encodings, one per household in genesis order.
+    canonical settlement encodings, one per household in genesis order; ``corrections`` settle earlier
+    steps against the meter readings in this block's offers. The settlements root covers both lists.
+    The block for step ``genesis.steps`` closes the run: no energy is cleared, only the last meter
+    readings and the final transfers are settled.
     """
 
     KIND: ClassVar[str] = "block"
@@ -154,6 +190,7 @@ class Block:
     export_capacity_kw: float
     offers: tuple[bytes, ...]
     settlements: tuple[bytes, ...]
+    corrections: tuple[bytes, ...]
     trades: tuple[Trade, ...]
     absent: tuple[HouseholdId, ...]
     acks: tuple[bytes, ...]
@@ -174,6 +211,7 @@ class Block:
                 [self.import_capacity_kw, self.export_capacity_kw],
                 list(self.offers),
                 list(self.settlements),
+                list(self.corrections),
                 [t.fields() for t in self.trades],
                 list(self.absent),
                 list(self.acks),
@@ -184,7 +222,7 @@ class Block:
 
     @classmethod
     def decode(cls, payload: bytes) -> Block:
-        obj = codec.fields(codec.unpack(payload), 15, "block")
+        obj = codec.fields(codec.unpack(payload), 16, "block")
         prices = codec.fields(obj[6], 3, "block.prices")
         caps = codec.fields(obj[7], 2, "block.capacity")
         return cls(
@@ -204,17 +242,23 @@ class Block:
                 codec.as_bytes(s, "block.settlements[]")
                 for s in codec.as_list(obj[9], "block.settlements", max_len=MAX_MEMBERS)
             ),
-            trades=tuple(Trade.from_fields(t) for t in codec.as_list(obj[10], "block.trades")),
-            absent=tuple(
-                codec.as_str(a, "block.absent[]") for a in codec.as_list(obj[11], "block.absent", max_len=MAX_MEMBERS)
+            corrections=tuple(
+                codec.as_bytes(c, "block.corrections[]") for c in codec.as_list(obj[10], "block.corrections")
             ),
-            acks=tuple(codec.as_bytes(a, "block.acks[]") for a in codec.as_list(obj[12], "block.acks")),
-            clearing_status=codec.as_str(obj[13], "block.clearing_status", max_len=32),
-            objective=codec.as_float(obj[14], "block.objective"),
+            trades=tuple(Trade.from_fields(t) for t in codec.as_list(obj[11], "block.trades")),
+            absent=tuple(
+                codec.as_str(a, "block.absent[]") for a in codec.as_list(obj[12], "block.absent", max_len=MAX_MEMBERS)
+            ),
+            acks=tuple(codec.as_bytes(a, "block.acks[]") for a in codec.as_list(obj[13], "block.acks")),
+            clearing_status=codec.as_str(obj[14], "block.clearing_status", max_len=32),
+            objective=codec.as_float(obj[15], "block.objective"),
         )
 
     def decoded_settlements(self) -> list[Settlement]:
         return [Settlement.decode(s) for s in self.settlements]
+
+    def decoded_corrections(self) -> list[Correction]:
+        return [Correction.decode(c) for c in self.corrections]
 
 
 def block_hash(payload: bytes) -> Hash:

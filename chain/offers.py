@@ -12,14 +12,41 @@ from chain.genesis import HouseholdId
 
 MAX_HORIZON = 2048
 """Longest forecast an offer may carry (steps)."""
+MAX_METER_READINGS = 4096
+"""Most meter readings one offer may carry (steps not yet settled against the meter)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """What a household's meter measured in an earlier step (kWh)."""
+
+    step: int
+    production: float
+    consumption: float
+
+    def fields(self) -> list[object]:
+        return [self.step, self.production, self.consumption]
+
+    @classmethod
+    def from_fields(cls, obj: object) -> MeterReading:
+        step, production, consumption = codec.fields(obj, 3, "meter reading")
+        reading = cls(
+            codec.as_int(step, "meter.step"),
+            codec.as_float(production, "meter.production"),
+            codec.as_float(consumption, "meter.consumption"),
+        )
+        if reading.production < 0 or reading.consumption < 0:
+            raise DecodeError("meter reading: energies must be non-negative")
+        return reading
 
 
 @dataclass(frozen=True, slots=True)
 class Offer:
     """A household's bid into the clearing of ``step``.
 
-    ``production_kwh[0]`` and ``consumption_kwh[0]`` are the household's own figures for the step being
-    cleared; the rest is its forecast of the following steps (kWh per step).
+    ``production_kwh[0]`` and ``consumption_kwh[0]`` are the household's forecast for the step being
+    cleared, the rest its forecast of the following steps (kWh per step). ``meter`` holds what its meter
+    measured in the earlier steps not yet settled against the meter, in step order.
     """
 
     KIND: ClassVar[str] = "offer"
@@ -33,6 +60,7 @@ class Offer:
     """Its community-battery share's state of charge at the start of the step (kWh)."""
     production_kwh: tuple[float, ...]
     consumption_kwh: tuple[float, ...]
+    meter: tuple[MeterReading, ...] = ()
 
     def encode(self) -> bytes:
         return codec.pack(
@@ -44,12 +72,13 @@ class Offer:
                 self.shared_soc_kwh,
                 codec.floats_to_bin(self.production_kwh),
                 codec.floats_to_bin(self.consumption_kwh),
+                [m.fields() for m in self.meter],
             ]
         )
 
     @classmethod
     def decode(cls, payload: bytes) -> Offer:
-        chain_id, step, household, soc, shared_soc, prod, cons = codec.fields(codec.unpack(payload), 7, "offer")
+        chain_id, step, household, soc, shared_soc, prod, cons, meter = codec.fields(codec.unpack(payload), 8, "offer")
         production = codec.bin_to_floats(
             codec.as_bytes(prod, "offer.production", max_len=8 * MAX_HORIZON), "offer.production"
         )
@@ -72,6 +101,9 @@ class Offer:
             shared_soc_kwh=shared_soc_kwh,
             production_kwh=tuple(production.tolist()),
             consumption_kwh=tuple(consumption.tolist()),
+            meter=tuple(
+                MeterReading.from_fields(m) for m in codec.as_list(meter, "offer.meter", max_len=MAX_METER_READINGS)
+            ),
         )
 
 

@@ -9,7 +9,10 @@ from chain.blocks import Block
 from chain.crypto import Verifier
 from chain.errors import ChainError, PeerError
 from chain.genesis import Genesis
-from chain.rules import ChainState, apply_block, genesis_state, read_block, validate_block
+from chain.history import History
+from chain.reading import read_block
+from chain.state import ChainState, genesis_state
+from chain.validation import TransferRule, apply_block, validate_block
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +24,14 @@ class LedgerReport:
     decoded: tuple[Block, ...]
 
 
-def verify_records(records: Sequence[bytes], genesis: Genesis) -> LedgerReport:
-    """Check each record in order; raise ``ChainError`` naming the first bad height."""
+def verify_records(records: Sequence[bytes], genesis: Genesis, transfers: TransferRule | None = None) -> LedgerReport:
+    """Check each record in order; raise ``ChainError`` naming the first bad height.
+
+    ``transfers`` recomputes the closing transfers (without it they need only balance).
+    """
     verifier = Verifier()
     state = genesis_state(genesis)
-    hashes: list[bytes] = []
+    history = History(genesis, keep_actuals=transfers is not None)
     blocks = []
     signatures = 0
     for height, raw in enumerate(records):
@@ -35,9 +41,8 @@ def verify_records(records: Sequence[bytes], genesis: Genesis) -> LedgerReport:
             raise ChainError(height, f"not a valid signed block: {exc}") from exc
         if block.height != height:
             raise ChainError(height, f"record claims height {block.height}")
-        settlements = validate_block(state, env, block, genesis, verifier, hashes.__getitem__)
-        state = apply_block(state, env, block, settlements)
-        hashes.append(state.tip)
+        validated = validate_block(state, history, env, block, genesis, verifier, transfers=transfers)
+        state = apply_block(state, history, env, block, validated)
         blocks.append(block)
         signatures += 1 + len(block.offers) + len(block.acks)
     return LedgerReport(len(records), signatures, state, tuple(blocks))

@@ -26,13 +26,13 @@ from chain.genesis import Genesis, HouseholdId
 from chain.ledger import Ledger
 from chain.messages import HOUSEHOLD_KINDS, sign
 from chain.offers import Ack, Offer
-from chain.rules import ChainState, apply_block, genesis_state, read_block, read_signed, validate_block
-from coordinator.round import AckBox, OfferBox, build_block, clear_step, seal
+from chain.reading import read_block, read_signed
+from chain.state import ChainState
+from coordinator.core import CoordinatorCore, OfferBox
 from coordinator.transport import CoordinatorTransport
 from ets.grid import GridSeries, grid_series
 from ets.market_setup import market_for
 from ets.params import Params
-from optimizer.market import Market
 
 log = logging.getLogger("ets.coordinator")
 
@@ -83,25 +83,23 @@ class Coordinator:
             raise InputError(f"{cfg.key}: not the coordinator key genesis names")
         g = self.genesis
         self.grid: GridSeries = grid_series(self.params, g.steps + g.horizon, len(g.members))
-        self.market: Market = market_for(g, self.params)
+        self.core = CoordinatorCore(g, market_for(g, self.params), self.params.optimizer.settlement_rule)
         self.verifier = Verifier()
         self.ledger = Ledger.open(cfg.ledger)
-        self.state: ChainState = genesis_state(g)
-        self.hashes: list[bytes] = []
-        self.last_offers: dict[HouseholdId, Offer] = {}
         for raw in self.ledger.records:
             env, block = read_block(raw, g, self.verifier)
-            settlements = validate_block(self.state, env, block, g, self.verifier, self.hashes.__getitem__)
-            self.state = apply_block(self.state, env, block, settlements)
-            self.hashes.append(self.state.tip)
+            self.core.accept(env, block)
         self.routes: dict[HouseholdId, bytes] = {}
         self.gossip: dict[HouseholdId, str] = {}
-        self.acks = AckBox(g)
         self.byes: set[HouseholdId] = set()
         self.rejected = 0
         self.metrics: list[StepMetrics] = []
         self.stopping = False
         self._parent = os.getppid()
+
+    @property
+    def state(self) -> ChainState:
+        return self.core.state
 
     # -- incoming messages --------------------------------------------------------------------------
 
@@ -120,7 +118,7 @@ class Coordinator:
                 box.add(env, message)
                 self.routes[message.household] = identity
             elif isinstance(message, Ack):
-                self.acks.add(env, message, self._hash_at)
+                self.core.acks.add(env, message, self.core.history)
             elif isinstance(message, GetBlocks):
                 self.routes[message.household] = identity
                 for record in self.ledger.records[message.from_height : message.from_height + 256]:
@@ -130,9 +128,6 @@ class Coordinator:
         except PeerError as exc:
             self.rejected += 1
             log.warning("dropped message: %s", exc)
-
-    def _hash_at(self, height: int) -> bytes | None:
-        return self.hashes[height] if 0 <= height < len(self.hashes) else None
 
     _started = False
 
@@ -170,41 +165,26 @@ class Coordinator:
         return True
 
     def run_step(self, transport: CoordinatorTransport, step: int) -> None:
-        """Announce, collect, clear, seal, store, publish; record the step's metrics."""
+        """Announce, collect, clear (or close), seal, store, publish; record the step's metrics."""
         t0 = time.monotonic()
         in0, out0, rejected0 = transport.bytes_in, transport.bytes_out, self.rejected
         box = self.collect_offers(transport, step)
         g = self.genesis
-        offers = {h: o for h, (_, o) in box.offers.items()}
-        window = self.grid.window(step, g.horizon)
-        outcome = clear_step(self.market, g, step, offers, self.last_offers, self.state, window)
-        self.last_offers.update(offers)
-        absent = [h for h in g.household_ids if h not in box.offers]
-        block = build_block(
-            g,
-            self.state,
-            step,
-            [box.offers[h][0].raw for h in g.household_ids if h in box.offers],
-            absent,
-            outcome,
-            (float(window.import_kw[0]), float(window.export_kw[0])),
-            self.acks.take(),
-        )
-        env = seal(block, self.key)
-        settlements = validate_block(self.state, env, block, g, self.verifier, self._hash_known, verify_offers=False)
+        window = self.grid.window(step, g.horizon) if step < g.steps else None
+        env, block = self.core.seal(box, window, self.key)
+        self.core.accept(env, block)
         self.ledger.append(env.raw)
-        self.state = apply_block(self.state, env, block, settlements)
-        self.hashes.append(self.state.tip)
         transport.publish(env.raw)
-        if absent:
-            log.warning("step %d: absent %s", step, ", ".join(absent))
+        if block.absent:
+            log.warning("step %d: absent %s", step, ", ".join(block.absent))
+        outcome = self.core.last_outcome
         self.metrics.append(
             StepMetrics(
                 step,
                 (time.monotonic() - t0) * 1000,
-                outcome.solve_seconds * 1000,
+                outcome.solve_seconds * 1000 if outcome else 0.0,
                 len(box.offers),
-                len(absent),
+                len(block.absent),
                 transport.bytes_in - in0,
                 transport.bytes_out - out0,
                 len(env.raw),
@@ -215,9 +195,7 @@ class Coordinator:
     def collect_offers(self, transport: CoordinatorTransport, step: int) -> OfferBox:
         """Open ``step`` and gather offers until every household offered or the deadline passed."""
         g = self.genesis
-        box = OfferBox(
-            g, step, dict(zip(g.household_ids, zip(self.state.soc, self.state.shared_soc, strict=True), strict=True))
-        )
+        box = self.core.open(step)
         timeout = self.params.network.offer_timeout_s
         transport.publish(sign(StepOpen(g.chain_id, step, self.state.height, round(timeout * 1000)), self.key).raw)
         deadline = time.monotonic() + timeout
@@ -228,9 +206,6 @@ class Coordinator:
             for identity, raw in transport.receive(min(50, max(1, int(left * 1000)))):
                 self.handle(transport, identity, raw, box)
         return box
-
-    def _hash_known(self, height: int) -> bytes:
-        return self.hashes[height]
 
     def finish(self, transport: CoordinatorTransport) -> None:
         """Announce the end until every household has left or the end timeout passed."""
@@ -267,7 +242,7 @@ class Coordinator:
             if not self.barrier(transport):
                 return 2
             g = self.genesis
-            for step in range(self.state.last_step + 1, g.steps):
+            for step in range(self.state.last_step + 1, g.steps + 1):
                 if self._check_parent():
                     break
                 self.run_step(transport, step)

@@ -134,13 +134,13 @@ def simulate(
 ) -> None:
     """Run the same market in one process, without the network."""
     from ets.engine import simulate as run_engine
-    from ets.workflow import finish_run, prepare_run
+    from ets.workflow import finish_run, prepare_run, records_from_ledger
 
     params = load_params(params_file, households, steps, data, start_step)
     prepared = prepare_run(params, results, "in-process")
     with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
-        records = run_engine(prepared.genesis, params, prepared.data, prepared.grid, on_step=lambda s: advance(s + 1))
-    finish_run(prepared, records, quiet=quiet)
+        run_engine(prepared.run_dir, prepared.genesis, params, prepared.grid, on_step=lambda s: advance(s + 1))
+    finish_run(prepared, records_from_ledger(prepared), quiet=quiet)
 
 
 @main.command()
@@ -177,6 +177,23 @@ def verify(run_dir: Path) -> None:
     )
     for note in report.notes:
         click.echo(f"note: {note}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@_fail_cleanly
+def bound(run_dir: Path) -> None:
+    """The perfect-foresight optimum of a run's inputs and the run's gap to it."""
+    from ets.bound import gap_of_run
+
+    gap = gap_of_run(run_dir)
+    if gap.status != "optimal":
+        raise EtsError(f"the optimum could not be computed: solver status {gap.status}")
+    click.echo(f"optimum:   {gap.optimum:12.4f} $  (cash + wear + penalties - value of storage left)")
+    click.echo(f"run:       {gap.run:12.4f} $")
+    click.echo(f"baseline:  {gap.baseline:12.4f} $")
+    click.echo(f"gap:       {gap.gap:12.4f} $  ({gap.gap_pct:.2f}% of the optimum's magnitude)")
+    click.echo(f"captured:  {gap.captured_pct:11.1f} %  of the saving the optimum makes over the baseline")
 
 
 def _setup_logging(name: str) -> None:

@@ -9,12 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from chain.errors import InputError
+from chain.genesis import Genesis
+
+if TYPE_CHECKING:
+    from ets.params import Params
 
 COLUMNS = ("id", "step", "production", "consumption")
 
@@ -170,3 +175,29 @@ def _resample(values: npt.NDArray[np.float64], factor: int, split: bool) -> npt.
     whole = values.size // factor
     summed: npt.NDArray[np.float64] = values[: whole * factor].reshape(whole, factor).sum(axis=1)
     return summed
+
+
+def run_data(
+    genesis: Genesis, params: Params, ids: Sequence[str] | None = None, path: Path | None = None
+) -> HouseholdData:
+    """Households' series for the run: up to a day of their past before it (for forecasters that look back),
+    the run, and the horizon beyond its end (where the file has them). Run step ``t`` is at position
+    ``t + genesis.start_step - data.first_step``."""
+    history = min(genesis.start_step, max(1, round(24 / genesis.dt_hours)))
+    return load_households(
+        path or Path(params.household.data_file),
+        list(ids if ids is not None else genesis.household_ids),
+        start_step=genesis.start_step - history,
+        steps=genesis.steps + history,
+        dt_hours=genesis.dt_hours,
+        data_dt_hours=params.household.data_step_hours,
+        extra_steps=genesis.horizon - 1,
+        scale=params.household.production_scale_factor,
+    )
+
+
+def run_window(genesis: Genesis, data: HouseholdData) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(production, consumption), (N, steps): the run's own steps of ``data``."""
+    offset = genesis.start_step - data.first_step
+    window = slice(offset, offset + genesis.steps)
+    return data.production[:, window], data.consumption[:, window]

@@ -1,59 +1,54 @@
-"""The in-process engine: the same offers, clearing and settlement as the distributed run, in one process.
-
-Given the same inputs it produces the same settlements as the cluster: the network changes nothing but
-time.
-"""
+"""The in-process engine: the same offers, clearing, blocks and ledger as the distributed run, in one
+process and without sockets. Households sign with their own keys and the coordinator seals with its key,
+so the ledger it writes verifies like a cluster's; for the same inputs the blocks are the same."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
-from chain.blocks import MarketPrices
+from chain.blocks import Block
+from chain.crypto import SigningKey
 from chain.genesis import Genesis
-from chain.offers import Offer
-from chain.rules import advance_state, genesis_state
-from coordinator.round import clear_step
-from ets.data import HouseholdData
+from chain.ledger import Ledger
+from chain.messages import sign
+from coordinator.core import CoordinatorCore
+from ets.data import run_data
 from ets.grid import GridSeries
 from ets.market_setup import market_for
 from ets.params import Params
-from ets.results import StepRecord
+from ets.setup import RunLayout
 from node.offer import build_offer
 
 
 def simulate(
+    run_dir: Path,
     genesis: Genesis,
     params: Params,
-    data: HouseholdData,
     grid: GridSeries,
     on_step: Callable[[int], None] | None = None,
-) -> list[StepRecord]:
-    market = market_for(genesis, params)
-    ids = genesis.household_ids
-    state = genesis_state(genesis)
-    last_offers: dict[str, Offer] = {}
-    records = []
-    for step in range(genesis.steps):
-        offers = {
-            hid: build_offer(genesis, state, i, step, data.production[i], data.consumption[i])
-            for i, hid in enumerate(ids)
-        }
-        w = grid.window(step, genesis.horizon)
-        outcome = clear_step(market, genesis, step, offers, last_offers, state, w)
-        last_offers.update(offers)
-        p = outcome.prices
-        prices = MarketPrices(p.grid_buy, p.grid_sell, p.p2p)
-        state = advance_state(state, b"", step, outcome.settlements, prices)
-        records.append(
-            StepRecord(
-                step,
-                outcome.settlements,
-                MarketPrices(p.grid_buy, p.grid_sell, p.p2p),
-                float(w.import_kw[0]),
-                float(w.export_kw[0]),
-                outcome.trades,
-            )
-        )
-        if on_step is not None:
-            on_step(step)
-    return records
+) -> list[Block]:
+    """Run every step and the closing block; write the coordinator's ledger; return the blocks."""
+    layout = RunLayout(run_dir)
+    keys = [SigningKey.load(layout.key(h)) for h in genesis.household_ids]
+    coordinator_key = SigningKey.load(layout.key("coordinator"))
+    data = run_data(genesis, params)
+    offset = genesis.start_step - data.first_step
+    core = CoordinatorCore(genesis, market_for(genesis, params), params.optimizer.settlement_rule)
+    kind = params.forecaster.kind
+    blocks = []
+    with Ledger.open(layout.coordinator_ledger) as ledger:
+        for step in range(genesis.steps + 1):
+            box = core.open(step)
+            for i, key in enumerate(keys):
+                series = (data.production[i], data.consumption[i])
+                offer = build_offer(genesis, core.state, core.history, i, step, series, kind, offset)
+                box.add(sign(offer, key), offer)
+            window = grid.window(step, genesis.horizon) if step < genesis.steps else None
+            env, block = core.seal(box, window, coordinator_key)
+            core.accept(env, block)
+            ledger.append(env.raw)
+            blocks.append(block)
+            if on_step is not None and step < genesis.steps:
+                on_step(step)
+    return blocks

@@ -134,7 +134,13 @@ class GridCapacityParams:
 
 @dataclass(frozen=True, slots=True)
 class ForecasterParams:
-    kind: str = param("perfect", "How households forecast their horizon.", choices=("perfect",))
+    kind: str = param(
+        "perfect",
+        "How households forecast their horizon: perfect (the true data), persistence (the last measured value) "
+        "or seasonal_naive (the same time on the last measured day). Differences from the plan are settled "
+        "against the grid once the meter has measured them.",
+        choices=("perfect", "persistence", "seasonal_naive"),
+    )
     horizon_steps: int = param(
         96, "Clearing horizon (model-predictive; only the first step runs).", unit="steps", lo=1, hi=2048
     )
@@ -162,10 +168,16 @@ class OptimizerParams:
     min_trade_kwh: float = param(
         0.001, "Smallest trade that is executed; smaller ones go to the grid.", unit="kWh", lo=0
     )
+    settlement_rule: str = param(
+        "market",
+        "market: households keep what the market gave them; shared_saving: when the run closes, budget-balanced "
+        "transfers leave each household its baseline bill minus an equal share of the community's saving.",
+        choices=("market", "shared_saving"),
+    )
     unserved_penalty: float = param(5.0, "Penalty per kWh of demand left unserved.", unit="$/kWh", lo=0)
     curtailment_penalty: float = param(0.02, "Penalty per kWh of production curtailed.", unit="$/kWh", lo=0)
     terminal_value_per_kwh: float = param(
-        0.08, "Value of energy left in storage at the horizon end.", unit="$/kWh", lo=0
+        0.12, "Value of energy left in storage at the horizon end.", unit="$/kWh", lo=0
     )
 
 

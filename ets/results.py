@@ -4,7 +4,7 @@ check each balance from the CSV alone."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +14,48 @@ from chain.blocks import Block, MarketPrices, Settlement, Trade
 from chain.genesis import Genesis
 
 ORIGINAL_COLUMNS = (
-    "step", "household_id", "production", "consumption", "stored_kwh", "battery_pct", "wallet",
-    "grid_buy", "grid_sell", "p2p_trades", "p2p_buy_amount", "p2p_sell_amount",
-)  # fmt: skip
+    "step",
+    "household_id",
+    "production",
+    "consumption",
+    "stored_kwh",
+    "battery_pct",
+    "wallet",
+    "grid_buy",
+    "grid_sell",
+    "p2p_trades",
+    "p2p_buy_amount",
+    "p2p_sell_amount",
+)
 EXTRA_COLUMNS = (
-    "charge_kwh", "discharge_kwh", "curtailed_kwh", "unserved_kwh", "grid_buy_price", "grid_sell_price",
-    "p2p_price", "fees", "transfer", "cost", "grid_import_capacity_kw", "grid_export_capacity_kw",
-    "stored_kwh_start", "battery_capacity_kwh", "charge_efficiency", "discharge_efficiency", "max_power_kw",
-    "community_charge_kwh", "community_discharge_kwh", "community_stored_kwh_start", "community_stored_kwh",
-    "community_capacity_kwh", "community_charge_efficiency", "community_discharge_efficiency",
-    "community_max_power_kw", "dt_hours", "mode",
-)  # fmt: skip
+    "charge_kwh",
+    "discharge_kwh",
+    "curtailed_kwh",
+    "unserved_kwh",
+    "grid_buy_price",
+    "grid_sell_price",
+    "p2p_price",
+    "fees",
+    "transfer",
+    "cost",
+    "grid_import_capacity_kw",
+    "grid_export_capacity_kw",
+    "stored_kwh_start",
+    "battery_capacity_kwh",
+    "charge_efficiency",
+    "discharge_efficiency",
+    "max_power_kw",
+    "community_charge_kwh",
+    "community_discharge_kwh",
+    "community_stored_kwh_start",
+    "community_stored_kwh",
+    "community_capacity_kwh",
+    "community_charge_efficiency",
+    "community_discharge_efficiency",
+    "community_max_power_kw",
+    "dt_hours",
+    "mode",
+)
 """``charge_kwh``/``discharge_kwh`` are a household's total storage flows (its own battery plus its share
 of the community battery, ``community_*``); ``stored_kwh`` is its own battery."""
 COLUMNS = ORIGINAL_COLUMNS + EXTRA_COLUMNS
@@ -42,15 +73,42 @@ class StepRecord:
     trades: Sequence[Trade]
 
 
-def record_from_block(block: Block) -> StepRecord:
-    return StepRecord(
-        block.step,
-        block.decoded_settlements(),
-        block.prices,
-        block.import_capacity_kw,
-        block.export_capacity_kw,
-        block.trades,
-    )
+def records_from_blocks(blocks: Sequence[Block], genesis: Genesis) -> list[StepRecord]:
+    """One record per cleared step, each household's row as finally settled: meter corrections from later
+    blocks replace the planned production, consumption, grid and slack flows, and the closing block's
+    transfers are added to the last step."""
+    by_step: dict[int, dict[str, Settlement]] = {}
+    records: dict[int, Block] = {}
+    for block in blocks:
+        for c in block.decoded_corrections():
+            old = by_step[c.step][c.household]
+            by_step[c.step][c.household] = replace(
+                old,
+                production=c.production,
+                consumption=c.consumption,
+                grid_buy=c.grid_buy,
+                grid_sell=c.grid_sell,
+                curtailed=c.curtailed,
+                unserved=c.unserved,
+            )
+        if block.step == genesis.steps:
+            last = by_step[genesis.steps - 1]
+            for s in block.decoded_settlements():
+                last[s.household] = replace(last[s.household], transfer=last[s.household].transfer + s.transfer)
+            continue
+        by_step[block.step] = {s.household: s for s in block.decoded_settlements()}
+        records[block.step] = block
+    return [
+        StepRecord(
+            step,
+            [by_step[step][h] for h in genesis.household_ids],
+            b.prices,
+            b.import_capacity_kw,
+            b.export_capacity_kw,
+            b.trades,
+        )
+        for step, b in sorted(records.items())
+    ]
 
 
 def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFrame:
@@ -69,17 +127,47 @@ def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFra
             wallet[s.household] -= cost
             rows.append(
                 (
-                    rec.step, s.household, s.production, s.consumption, s.soc_after,
+                    rec.step,
+                    s.household,
+                    s.production,
+                    s.consumption,
+                    s.soc_after,
                     100.0 * s.soc_after / b.capacity_kwh if b.capacity_kwh > 0 else 0.0,
-                    wallet[s.household], s.grid_buy, s.grid_sell, "-".join(bought.get(s.household, [])),
-                    s.p2p_buy, s.p2p_sell, s.charge, s.discharge, s.curtailed, s.unserved, p.grid_buy,
-                    p.grid_sell, p.p2p, s.fees, s.transfer, cost, rec.import_kw, rec.export_kw, s.soc_before,
-                    b.capacity_kwh, b.charge_efficiency, b.discharge_efficiency, b.max_power_kw,
-                    s.shared_charge, s.shared_discharge, s.shared_soc_before, s.shared_soc_after,
-                    cb.capacity_kwh, cb.charge_efficiency, cb.discharge_efficiency, cb.max_power_kw,
-                    genesis.dt_hours, s.mode,
+                    wallet[s.household],
+                    s.grid_buy,
+                    s.grid_sell,
+                    "-".join(bought.get(s.household, [])),
+                    s.p2p_buy,
+                    s.p2p_sell,
+                    s.charge,
+                    s.discharge,
+                    s.curtailed,
+                    s.unserved,
+                    p.grid_buy,
+                    p.grid_sell,
+                    p.p2p,
+                    s.fees,
+                    s.transfer,
+                    cost,
+                    rec.import_kw,
+                    rec.export_kw,
+                    s.soc_before,
+                    b.capacity_kwh,
+                    b.charge_efficiency,
+                    b.discharge_efficiency,
+                    b.max_power_kw,
+                    s.shared_charge,
+                    s.shared_discharge,
+                    s.shared_soc_before,
+                    s.shared_soc_after,
+                    cb.capacity_kwh,
+                    cb.charge_efficiency,
+                    cb.discharge_efficiency,
+                    cb.max_power_kw,
+                    genesis.dt_hours,
+                    s.mode,
                 )
-            )  # fmt: skip
+            )
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +14,14 @@ from chain.blocks import Block
 from chain.energy import TOLERANCE_KWH
 from chain.errors import ChainError, EtsError, InputError
 from chain.genesis import Genesis
+from chain.history import History
 from chain.ledger import read_records
+from chain.validation import TransferRule
 from chain.verify import verify_records
-from ets.results import read_csv, record_from_block, results_frame
+from ets.params import Params
+from ets.results import read_csv, records_from_blocks, results_frame
 from ets.setup import RunLayout
+from optimizer.fairness import closing_transfers
 
 MONEY_TOLERANCE = 1e-7
 """$ slack in money checks (floating point)."""
@@ -41,14 +46,25 @@ def verify_run(run_dir: Path) -> VerifyReport:
         raise InputError(f"{run_dir}: not a run directory (no genesis.json)")
     genesis = Genesis.load(layout.genesis)
     report = VerifyReport()
-    if layout.kind() != "cluster":
-        report.notes.append(f"this {layout.kind()} run has no ledgers: only its CSVs were checked")
-        for path in (layout.root / "baseline_results.csv", layout.root / "optimized_results.csv"):
-            if path.exists():
-                report.rows_checked += check_csv(path, genesis)
+    kind = layout.kind()
+    if kind == "baseline":
+        report.notes.append("a baseline run has no ledger: only its CSV was checked")
+        report.rows_checked += check_csv(layout.root / "baseline_results.csv", genesis)
         return report
-    reference = _verify_ledger(layout.coordinator_ledger, genesis, report)
-    for path in sorted(layout.ledgers.glob("*.ledger")):
+    rule = Params.load(layout.params).optimizer.settlement_rule
+
+    def transfers(history: History, bills: Sequence[float]) -> list[float]:
+        return closing_transfers(rule, genesis, history, bills)
+
+    reference = _verify_ledger(layout.coordinator_ledger, genesis, report, transfers)
+    node_ledgers = [p for p in sorted(layout.ledgers.glob("*.ledger")) if p != layout.coordinator_ledger]
+    if kind == "cluster":
+        missing = sorted(set(genesis.household_ids) - {p.stem for p in node_ledgers})
+        if missing:
+            raise VerifyError(f"{layout.ledgers}: no ledger for household(s) {', '.join(missing)}")
+    else:
+        report.notes.append(f"this {kind} run has only the coordinator's ledger")
+    for path in node_ledgers:
         if path == layout.coordinator_ledger:
             continue
         records = _read(path)
@@ -67,7 +83,7 @@ def verify_run(run_dir: Path) -> VerifyReport:
         if not path.exists():
             raise VerifyError(f"{path}: missing")
         report.rows_checked += check_csv(path, genesis)
-    expected = results_frame([record_from_block(b) for b in reference.blocks], genesis)
+    expected = results_frame(records_from_blocks(reference.blocks, genesis), genesis)
     compare_frames(read_csv(optimized), expected, optimized)
     return report
 
@@ -87,16 +103,20 @@ def _read(path: Path) -> list[bytes]:
         raise VerifyError(f"{path}: cannot read: {exc}") from exc
 
 
-def _verify_ledger(path: Path, genesis: Genesis, report: VerifyReport) -> _Reference:
+def _verify_ledger(path: Path, genesis: Genesis, report: VerifyReport, transfers: TransferRule) -> _Reference:
     if not path.exists():
         raise VerifyError(f"{path}: missing")
     records = _read(path)
     try:
-        result = verify_records(records, genesis)
+        result = verify_records(records, genesis, transfers)
     except ChainError as exc:
         raise VerifyError(f"{path}: height {exc.height}: {exc.reason}") from exc
-    if result.blocks != genesis.steps:
-        raise VerifyError(f"{path}: height {result.blocks}: ledger ends after {result.blocks} of {genesis.steps} steps")
+    expected = genesis.steps + 1
+    if result.blocks != expected:
+        raise VerifyError(
+            f"{path}: height {result.blocks}: ledger ends after {result.blocks} blocks; a complete run has "
+            f"{expected} ({genesis.steps} steps and the closing block)"
+        )
     report.ledgers += 1
     report.blocks += result.blocks
     report.signatures += result.signatures

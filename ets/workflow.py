@@ -12,12 +12,13 @@ import pandas as pd
 from chain.crypto import Verifier
 from chain.genesis import Genesis
 from chain.ledger import read_records
-from chain.rules import read_block
-from ets.baseline_runner import run_baseline, run_data
-from ets.data import HouseholdData
+from chain.reading import read_block
+from ets.baseline_runner import run_baseline
+from ets.bound import gap_to_optimum
+from ets.data import HouseholdData, run_data
 from ets.grid import GridSeries, grid_series
 from ets.params import Params
-from ets.results import StepRecord, read_csv, record_from_block, results_frame, write_csv
+from ets.results import StepRecord, read_csv, records_from_blocks, results_frame, write_csv
 from ets.setup import RunLayout, create_run, new_run_dir
 from ets.summary import summarize
 
@@ -60,10 +61,8 @@ def records_from_ledger(prepared: PreparedRun) -> list[StepRecord]:
     """Step records from the coordinator's ledger (signatures checked again on the way)."""
     verifier = Verifier()
     layout = RunLayout(prepared.run_dir)
-    return [
-        record_from_block(read_block(raw, prepared.genesis, verifier)[1])
-        for raw in read_records(layout.coordinator_ledger)
-    ]
+    blocks = [read_block(raw, prepared.genesis, verifier)[1] for raw in read_records(layout.coordinator_ledger)]
+    return records_from_blocks(blocks, prepared.genesis)
 
 
 def finish_run(prepared: PreparedRun, records: Sequence[StepRecord], *, quiet: bool) -> dict[str, object]:
@@ -74,7 +73,10 @@ def finish_run(prepared: PreparedRun, records: Sequence[StepRecord], *, quiet: b
     baseline = read_csv(run_dir / "baseline_results.csv")
     metrics_path = RunLayout(run_dir).metrics
     metrics = pd.read_csv(metrics_path) if metrics_path.exists() else None
-    summary = summarize(baseline, read_csv(run_dir / "optimized_results.csv"), metrics)
+    optimized = read_csv(run_dir / "optimized_results.csv")
+    summary = summarize(baseline, optimized, metrics)
+    gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid)
+    summary["optimum"] = gap.to_json()
     summary["run_dir"] = str(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
@@ -114,5 +116,12 @@ def print_summary(summary: dict[str, object]) -> None:
     console.print(
         f"saving: ${summary['saving']:.2f} ({summary['saving_pct']:.1f}% of the baseline's grid purchases), "
         f"households worse off: {summary['households_worse_off']}"
+    )
+    optimum = summary["optimum"]
+    assert isinstance(optimum, dict)
+    console.print(
+        f"perfect-foresight optimum: gap ${optimum['gap']:.2f} ({optimum['gap_pct']:.2f}% of its "
+        f"${abs(optimum['optimum_objective']):.2f}); the run captured {optimum['saving_captured_pct']:.1f}% "
+        "of the possible saving"
     )
     console.print(f"results: {summary['run_dir']}")

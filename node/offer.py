@@ -1,29 +1,54 @@
-"""What a household offers for a step: its own figures for the step and its forecast of the horizon."""
+"""What a household offers for a step: its forecast of the horizon (the step itself first) and what its
+meter measured in the earlier steps not yet settled against the meter."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from chain.genesis import Genesis
-from chain.offers import Offer
-from chain.rules import ChainState
+from chain.history import History
+from chain.offers import MAX_METER_READINGS, MeterReading, Offer
+from chain.state import ChainState
 from optimizer.flows import Array
-from optimizer.forecast import perfect_forecast
+from optimizer.forecast import forecast
 
 
 def build_offer(
-    genesis: Genesis, state: ChainState, index: int, step: int, production: Array, consumption: Array
+    genesis: Genesis,
+    state: ChainState,
+    history: History,
+    index: int,
+    step: int,
+    series: tuple[Array, Array],
+    forecaster: str,
+    offset: int = 0,
 ) -> Offer:
-    """Household ``index``'s offer for run step ``step``, with the states of charge the ledger gives it.
+    """Household ``index``'s offer for run step ``step``.
 
-    ``production``/``consumption`` are its series from run step 0 (kWh per step), read only up to where
-    the forecaster may look.
+    ``series`` is its (production, consumption) in kWh per step, where run step ``t`` is at position
+    ``t + offset`` (``offset`` steps of its past before the run). The closing step (``genesis.steps``)
+    forecasts nothing; it only carries the last meter readings.
     """
     steps_per_day = max(1, round(24 / genesis.dt_hours))
+    production, consumption = series
+    if step < genesis.steps:
+        at = step + offset
+        p = forecast(forecaster, production, at, genesis.horizon, steps_per_day)
+        c = forecast(forecaster, consumption, at, genesis.horizon, steps_per_day)
+    else:
+        p = c = np.zeros(genesis.horizon)
+    first = int(history.metered_through[index]) + 1
+    last = min(step, first + MAX_METER_READINGS)
+    meter = tuple(
+        MeterReading(s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)
+    )
     return Offer(
         chain_id=genesis.chain_id,
         step=step,
         household=genesis.members[index].household,
         soc_kwh=state.soc[index],
         shared_soc_kwh=state.shared_soc[index],
-        production_kwh=tuple(perfect_forecast(production, step, genesis.horizon, steps_per_day).tolist()),
-        consumption_kwh=tuple(perfect_forecast(consumption, step, genesis.horizon, steps_per_day).tolist()),
+        production_kwh=tuple(np.maximum(p, 0.0).tolist()),
+        consumption_kwh=tuple(np.maximum(c, 0.0).tolist()),
+        meter=meter,
     )

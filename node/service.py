@@ -23,11 +23,14 @@ from chain.crypto import SigningKey, Verifier
 from chain.envelope import Envelope
 from chain.errors import ChainError, InputError, PeerError, ProtocolError
 from chain.genesis import Genesis
+from chain.history import History
 from chain.ledger import Ledger
 from chain.messages import COORDINATOR_KINDS, sign
 from chain.offers import Ack
-from chain.rules import apply_block, genesis_state, read_block, read_signed, validate_block
-from ets.data import load_households
+from chain.reading import read_block, read_signed
+from chain.state import genesis_state
+from chain.validation import apply_block, validate_block
+from ets.data import run_data
 from ets.params import Params
 from node.offer import build_offer
 from node.state import StepMachine
@@ -69,21 +72,13 @@ class Node:
             raise InputError(f"{config.key}: not the key genesis names for {hid!r}")
         self.index = self.genesis.household_ids.index(hid)
         g = self.genesis
-        data = load_households(
-            config.data,
-            [hid],
-            start_step=g.start_step,
-            steps=g.steps,
-            dt_hours=g.dt_hours,
-            data_dt_hours=self.params.household.data_step_hours,
-            extra_steps=g.horizon - 1,
-            scale=self.params.household.production_scale_factor,
-        )
-        self.production, self.consumption = data.production[0], data.consumption[0]
+        data = run_data(g, self.params, [hid], config.data)
+        self.series = (data.production[0], data.consumption[0])
+        self.offset = g.start_step - data.first_step
         self.verifier = Verifier()
         self.ledger = Ledger.open(config.ledger)
         self.state = genesis_state(g)
-        self.hashes: list[bytes] = []
+        self.history = History(g)
         for raw in self.ledger.records:
             self._apply(*read_block(raw, self.genesis, self.verifier), store=False)
         self.machine = StepMachine(step=self.state.last_step)
@@ -100,17 +95,14 @@ class Node:
     # -- validation and storage ---------------------------------------------------------------------
 
     def _apply(self, env: Envelope, block: Block, *, store: bool) -> None:
-        settlements = validate_block(
-            self.state, env, block, self.genesis, self.verifier, self.hashes.__getitem__, verify_offers=False
-        )
+        validated = validate_block(self.state, self.history, env, block, self.genesis, None, verify_offers=False)
         sent = self.sent_offers.get(block.step)
         if store and sent is not None and self.config.household not in block.absent and sent not in block.offers:
             raise ChainError(block.height, "our offer is not in the block byte for byte")
         if store:
             self.machine.cleared(block.step)
             self.ledger.append(env.raw)
-        self.state = apply_block(self.state, env, block, settlements)
-        self.hashes.append(self.state.tip)
+        self.state = apply_block(self.state, self.history, env, block, validated)
 
     def on_block(self, env: Envelope, block: Block, transport: NodeTransport) -> None:
         if block.height < self.state.height:
@@ -160,7 +152,16 @@ class Node:
         except ProtocolError as exc:
             log.warning("not offering: %s", exc)
             return
-        offer = build_offer(self.genesis, self.state, self.index, opened.step, self.production, self.consumption)
+        offer = build_offer(
+            self.genesis,
+            self.state,
+            self.history,
+            self.index,
+            opened.step,
+            self.series,
+            self.params.forecaster.kind,
+            self.offset,
+        )
         raw = sign(offer, self.key).raw
         self.sent_offers[opened.step] = raw
         transport.send(raw)

@@ -11,11 +11,14 @@ from chain.blocks import Block, Settlement
 from chain.crypto import SigningKey, Verifier
 from chain.errors import ChainError
 from chain.genesis import BatterySpec, Genesis, Member
+from chain.history import History
 from chain.merkle import merkle_root
 from chain.messages import sign
 from chain.offers import Offer
-from chain.rules import apply_block, genesis_state, read_block, validate_block
-from coordinator.round import build_block, clear_step
+from chain.reading import read_block
+from chain.state import genesis_state
+from chain.validation import apply_block, validate_block
+from coordinator.core import CoordinatorCore
 from optimizer.clearing import Costs
 from optimizer.flows import GridWindow, Storage
 from optimizer.market import Market, MarketConfig
@@ -45,25 +48,25 @@ MARKET = Market(
 WINDOW = GridWindow(np.full(H, 0.3), np.full(H, 0.05), np.full(H, 4.0), np.full(H, 4.0))
 
 
+PROD = [[2.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]]
+CONS = [[0.0, 0.5, 1.0, 1.0], [1.5, 1.0, 1.0, 1.0], [0.5, 0.5, 0.5, 0.5]]
+
+
 def make_block(absent: tuple[str, ...] = ()) -> tuple[bytes, Block, list[bytes]]:
-    state = genesis_state(GENESIS)
-    prod = [[2.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.5, 0.5]]
-    cons = [[0.0, 0.5, 1.0, 1.0], [1.5, 1.0, 1.0, 1.0], [0.5, 0.5, 0.5, 0.5]]
-    offers = {
-        m.household: Offer(GENESIS.chain_id, 0, m.household, 1.0, 0.5, tuple(prod[i]), tuple(cons[i]))
-        for i, m in enumerate(GENESIS.members)
-        if m.household not in absent
-    }
-    raws = [sign(offers[h], KEYS[i]).raw for i, h in enumerate(GENESIS.household_ids) if h in offers]
-    outcome = clear_step(MARKET, GENESIS, 0, offers, {}, state, WINDOW)
-    block = build_block(GENESIS, state, 0, raws, absent, outcome, (4.0, 4.0), ())
-    return sign(block, COORD).raw, block, raws
+    core = CoordinatorCore(GENESIS, MARKET, "market")
+    box = core.open(0)
+    for i, m in enumerate(GENESIS.members):
+        if m.household not in absent:
+            offer = Offer(GENESIS.chain_id, 0, m.household, 1.0, 0.5, tuple(PROD[i]), tuple(CONS[i]))
+            box.add(sign(offer, KEYS[i]), offer)
+    env, block = core.seal(box, WINDOW, COORD)
+    return env.raw, block, list(block.offers)
 
 
 def check(raw: bytes) -> list[Settlement]:
     verifier = Verifier()
     env, block = read_block(raw, GENESIS, verifier)
-    return validate_block(genesis_state(GENESIS), env, block, GENESIS, verifier, lambda h: b"")
+    return validate_block(genesis_state(GENESIS), History(GENESIS), env, block, GENESIS, verifier).settlements
 
 
 def resign(block: Block, **changes: object) -> bytes:
@@ -77,7 +80,9 @@ def test_a_sealed_block_validates_and_applies() -> None:
     assert sum(s.p2p_buy for s in settlements) > 0
     verifier = Verifier()
     env, _ = read_block(raw, GENESIS, verifier)
-    state = apply_block(genesis_state(GENESIS), env, block, settlements)
+    history = History(GENESIS)
+    validated = validate_block(genesis_state(GENESIS), history, env, block, GENESIS, verifier)
+    state = apply_block(genesis_state(GENESIS), history, env, block, validated)
     assert state.height == 1 and state.soc == tuple(s.soc_after for s in settlements)
 
 
@@ -92,7 +97,9 @@ def _tamper_settlement(block: Block, index: int, **changes: float) -> bytes:
     s = dataclasses.replace(Settlement.decode(block.settlements[index]), **changes)  # type: ignore[arg-type]
     settlements = list(block.settlements)
     settlements[index] = s.encode()
-    return resign(block, settlements=tuple(settlements), settlements_root=merkle_root(settlements))
+    return resign(
+        block, settlements=tuple(settlements), settlements_root=merkle_root([*settlements, *block.corrections])
+    )
 
 
 @pytest.mark.parametrize(

@@ -22,9 +22,9 @@ def test_cluster_run_leaves_every_artefact(cluster_run: Path) -> None:
     for hid in (*genesis.household_ids, "coordinator"):
         assert (cluster_run / "keys" / f"{hid}.pub").is_file()
         assert (cluster_run / "logs" / f"{hid}.log").is_file()
-        assert len(read_records(cluster_run / "ledgers" / f"{hid}.ledger")) == 12
+        assert len(read_records(cluster_run / "ledgers" / f"{hid}.ledger")) == 13  # 12 steps and the closing block
     metrics = pd.read_csv(cluster_run / "network_metrics.csv")
-    assert len(metrics) == 12
+    assert len(metrics) == 13
     assert (metrics["offers"] == 5).all() and (metrics["absent"] == 0).all()
 
 
@@ -38,7 +38,7 @@ def test_every_ledger_is_identical(cluster_run: Path) -> None:
 def test_verify_passes_on_a_clean_run(cluster_run: Path) -> None:
     result = cli("verify", str(cluster_run))
     assert result.exit_code == 0, result.output
-    assert "ok: 6 ledgers, 12 blocks" in result.output
+    assert "ok: 6 ledgers, 13 blocks" in result.output
 
 
 def test_distributed_and_in_process_results_are_identical(cluster_run: Path, engine_run: Path) -> None:

@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain import codec
-from chain.blocks import Block, MarketPrices, Settlement, Trade
+from chain.blocks import Block, Correction, MarketPrices, Settlement, Trade
 from chain.crypto import SigningKey, Verifier
 from chain.envelope import open_envelope, seal, signing_bytes
 from chain.errors import DecodeError, PeerError, SignatureError
 from chain.messages import decode, sign
-from chain.offers import Ack, Offer
+from chain.offers import Ack, MeterReading, Offer
 
 KEY = SigningKey.from_seed(bytes(range(32)))
 OTHER = SigningKey.from_seed(bytes(range(1, 33)))
@@ -36,6 +36,7 @@ def offers(draw: st.DrawFn) -> Offer:
         shared_soc_kwh=draw(floats),
         production_kwh=tuple(draw(st.lists(floats, min_size=h, max_size=h))),
         consumption_kwh=tuple(draw(st.lists(floats, min_size=h, max_size=h))),
+        meter=tuple(MeterReading(s, draw(floats), draw(floats)) for s in range(draw(st.integers(0, 4)))),
     )
 
 
@@ -58,6 +59,10 @@ def blocks(draw: st.DrawFn) -> Block:
         export_capacity_kw=draw(floats),
         offers=tuple(sign(o, KEY).raw for o in draw(st.lists(offers(), max_size=3))),
         settlements=tuple(s.encode() for s in draw(st.lists(settlements(), max_size=3))),
+        corrections=tuple(
+            Correction(draw(ids), draw(st.integers(0, 10**6)), *(draw(floats) for _ in range(6))).encode()
+            for _ in range(draw(st.integers(0, 3)))
+        ),
         trades=tuple(Trade(draw(ids), draw(ids), draw(floats), draw(floats)) for _ in range(draw(st.integers(0, 3)))),
         absent=tuple(draw(st.lists(ids, max_size=3))),
         acks=(),
@@ -87,7 +92,7 @@ def test_block_round_trip_and_signature(block: Block) -> None:
 
 @given(st.binary(max_size=512))
 def test_garbage_only_ever_raises_decode_errors(data: bytes) -> None:
-    for decoder in (codec.unpack, Offer.decode, Block.decode, Ack.decode, Settlement.decode):
+    for decoder in (codec.unpack, Offer.decode, Block.decode, Ack.decode, Settlement.decode, Correction.decode):
         with contextlib.suppress(DecodeError):
             decoder(data)
 

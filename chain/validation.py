@@ -1,0 +1,283 @@
+"""The rules a block must follow, and what a valid block does to the state and the history.
+
+Pure functions over decoded data: no sockets, files or clocks. Nodes, the coordinator, the in-process
+engine and ``verify`` all call these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chain.blocks import Block, Correction, Settlement, block_hash
+from chain.crypto import Verifier
+from chain.energy import TOLERANCE_KWH, settlement_problems
+from chain.envelope import Envelope
+from chain.errors import ChainError, PeerError
+from chain.genesis import Genesis, HouseholdId
+from chain.history import History
+from chain.merkle import merkle_root
+from chain.offers import Ack, Offer
+from chain.reading import read_offer, read_signed
+from chain.state import ChainState, advance_state
+
+PRICE_TOLERANCE = 1e-9
+"""Slack in price comparisons ($/kWh)."""
+MONEY_TOLERANCE = 1e-9
+"""Slack in money sums ($)."""
+
+TransferRule = Callable[[History, Sequence[float]], Sequence[float]]
+"""Closing transfers from the history and each household's bill so far."""
+
+
+@dataclass(frozen=True, slots=True)
+class Validated:
+    """What validation decoded and recomputed, for ``apply_block``."""
+
+    settlements: list[Settlement]
+    corrections: list[Correction]
+    correction_costs: list[float]
+    """What the corrections add to each household's bill (genesis order, $)."""
+
+
+def is_closing(block: Block, genesis: Genesis) -> bool:
+    return block.step == genesis.steps
+
+
+def validate_block(
+    state: ChainState,
+    history: History,
+    env: Envelope,
+    block: Block,
+    genesis: Genesis,
+    verifier: Verifier | None,
+    *,
+    verify_offers: bool = True,
+    transfers: TransferRule | None = None,
+) -> Validated:
+    """Check ``block`` against the state and history before it. Nothing is changed.
+
+    With ``verify_offers`` False the signatures of offers and acks inside are not checked (a node trusts
+    the coordinator's signature over the block for others' offers and checks its own byte for byte;
+    ``verify`` checks them all). With ``transfers``, a closing block's transfers must be the ones the rule
+    gives; without, they must only balance. Raises ``ChainError`` naming the height and the first broken rule.
+    """
+    h = block.height
+    if env.signer != genesis.coordinator_key:
+        raise ChainError(h, "not signed by the coordinator")
+    if block.chain_id != genesis.chain_id:
+        raise ChainError(h, "other chain id")
+    if block.height != state.height:
+        raise ChainError(h, f"expected height {state.height}")
+    if block.parent_hash != state.tip:
+        raise ChainError(h, "parent hash does not match the previous block")
+    if not state.last_step < block.step <= genesis.steps:
+        raise ChainError(h, f"step {block.step} does not follow step {state.last_step} within {genesis.steps}")
+    ids = genesis.household_ids
+    offers = _check_offers(block, genesis, verifier if verify_offers else None)
+    absent = set(block.absent)
+    if len(absent) != len(block.absent) or absent - set(ids):
+        raise ChainError(h, "absent list has duplicates or unknown households")
+    if set(offers) | absent != set(ids) or set(offers) & absent:
+        raise ChainError(h, "every household must be either offered or absent, not both")
+    if merkle_root([*block.settlements, *block.corrections]) != block.settlements_root:
+        raise ChainError(h, "settlements root does not match")
+    if len(block.settlements) != len(ids):
+        raise ChainError(h, f"expected {len(ids)} settlements, found {len(block.settlements)}")
+    try:
+        settlements = block.decoded_settlements()
+        corrections = block.decoded_corrections()
+    except PeerError as exc:
+        raise ChainError(h, f"bad settlement or correction: {exc}") from exc
+    correction_costs = _check_corrections(block, history, offers, corrections, genesis)
+    soc = list(zip(state.soc, state.shared_soc, strict=True))
+    if is_closing(block, genesis):
+        _check_closing(block, settlements, soc, genesis)
+        wallets = [w - c for w, c in zip(state.wallet, correction_costs, strict=True)]
+        if transfers is not None:
+            _check_transfers(h, settlements, history.with_corrections(corrections), wallets, genesis, transfers)
+        else:
+            _check_transfers(h, settlements, history, wallets, genesis, None)
+    else:
+        market_failed = block.clearing_status != "optimal"
+        for i, (s, member) in enumerate(zip(settlements, genesis.members, strict=True)):
+            _check_settlement(h, s, member.household, soc[i], offers.get(member.household), market_failed)
+            for problem in settlement_problems(s, member.battery, member.shared_battery, genesis.dt_hours):
+                raise ChainError(h, f"{s.household}: {problem}")
+        _check_totals(block, settlements, genesis)
+    if verify_offers:
+        assert verifier is not None, "verifying offers needs a verifier"
+        _check_acks(block, genesis, verifier, history)
+    return Validated(settlements, corrections, correction_costs)
+
+
+def apply_block(state: ChainState, history: History, env: Envelope, block: Block, v: Validated) -> ChainState:
+    """The state after a block that ``validate_block`` accepted; ``history`` is updated in place."""
+    history.commit(v.corrections)
+    history.hashes.append(block_hash(env.payload))
+    if block.step < history.genesis.steps:
+        dt = history.genesis.dt_hours
+        limits = (block.import_capacity_kw * dt, block.export_capacity_kw * dt)
+        history.record_step(block.step, v.settlements, block.prices, limits)
+    return advance_state(state, history.hashes[-1], block.step, v.settlements, block.prices, v.correction_costs)
+
+
+def _check_corrections(
+    block: Block, history: History, offers: dict[HouseholdId, Offer], corrections: list[Correction], genesis: Genesis
+) -> list[float]:
+    h = block.height
+    readings = []
+    for hid in genesis.household_ids:
+        if hid in offers:
+            try:
+                history.check_readings(hid, offers[hid].meter, block.step)
+            except PeerError as exc:
+                raise ChainError(h, f"bad meter readings: {exc}") from exc
+            readings += [(hid, r) for r in offers[hid].meter]
+    expected, costs = history.plan_corrections(readings)
+    if corrections != expected:
+        raise ChainError(h, "corrections do not follow from the meter readings")
+    return costs
+
+
+def _check_closing(
+    block: Block, settlements: list[Settlement], soc: list[tuple[float, float]], genesis: Genesis
+) -> None:
+    h = block.height
+    if block.trades:
+        raise ChainError(h, "the closing block clears no energy, so it has no trades")
+    for s, member, (own, shared) in zip(settlements, genesis.members, soc, strict=True):
+        if s.household != member.household or s.mode != "close":
+            raise ChainError(h, f"closing entry for {s.household!r} is not a closing entry for {member.household!r}")
+        moved = [
+            getattr(s, n)
+            for n in (
+                "production",
+                "consumption",
+                "grid_buy",
+                "grid_sell",
+                "p2p_buy",
+                "p2p_sell",
+                "charge",
+                "discharge",
+                "curtailed",
+                "unserved",
+                "fees",
+            )
+        ]
+        if any(moved) or (s.soc_before, s.soc_after, s.shared_soc_before, s.shared_soc_after) != (
+            own,
+            own,
+            shared,
+            shared,
+        ):
+            raise ChainError(h, f"{s.household}: a closing entry moves no energy and keeps its storage")
+
+
+def _check_transfers(
+    h: int,
+    settlements: list[Settlement],
+    history: History,
+    wallets: Sequence[float],
+    genesis: Genesis,
+    rule: TransferRule | None,
+) -> None:
+    total = sum(s.transfer for s in settlements)
+    if abs(total) > MONEY_TOLERANCE * max(1, len(settlements)):
+        raise ChainError(h, f"closing transfers add up to {total}, not zero")
+    if rule is None:
+        return
+    bills = [genesis.initial_wallet - w for w in wallets]
+    for s, expected in zip(settlements, rule(history, bills), strict=True):
+        if abs(s.transfer - expected) > MONEY_TOLERANCE:
+            raise ChainError(h, f"{s.household}: closing transfer {s.transfer} where the rule gives {expected}")
+
+
+def _check_offers(block: Block, genesis: Genesis, verifier: Verifier | None) -> dict[HouseholdId, Offer]:
+    h = block.height
+    if merkle_root(block.offers) != block.offers_root:
+        raise ChainError(h, "offers root does not match")
+    offers: dict[HouseholdId, Offer] = {}
+    for raw in block.offers:
+        try:
+            _, offer = read_offer(raw, genesis, verifier, block.step)
+        except PeerError as exc:
+            raise ChainError(h, f"bad offer: {exc}") from exc
+        if offer.household in offers:
+            raise ChainError(h, f"two offers from {offer.household!r}")
+        offers[offer.household] = offer
+    return offers
+
+
+def _check_settlement(
+    h: int, s: Settlement, household: HouseholdId, soc: tuple[float, float], offer: Offer | None, market_failed: bool
+) -> None:
+    if s.household != household:
+        raise ChainError(h, f"settlement for {s.household!r} where {household!r} was expected")
+    if s.transfer:
+        raise ChainError(h, f"{household}: transfers are settled only when the run closes")
+    if abs(s.soc_before - soc[0]) > TOLERANCE_KWH or abs(s.shared_soc_before - soc[1]) > TOLERANCE_KWH:
+        raise ChainError(h, f"{household}: states of charge before the step differ from the ledger's")
+    if offer is None or s.mode == "alone":
+        if offer is not None and not market_failed:
+            raise ChainError(h, f"{household}: offered but not settled by the market")
+        if s.p2p_buy or s.p2p_sell:
+            raise ChainError(h, f"{household}: acting alone but trading")
+        if offer is None:
+            return
+    elif s.mode != "market":
+        raise ChainError(h, f"{household}: unknown settlement mode {s.mode!r}")
+    if s.production != offer.production_kwh[0] or s.consumption != offer.consumption_kwh[0]:
+        raise ChainError(h, f"{household}: production/consumption differ from its offer")
+    if abs(offer.soc_kwh - soc[0]) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - soc[1]) > TOLERANCE_KWH:
+        raise ChainError(h, f"{household}: offered with states of charge other than the ledger's")
+
+
+def _check_totals(block: Block, settlements: list[Settlement], genesis: Genesis) -> None:
+    h = block.height
+    tol = TOLERANCE_KWH * max(1, len(settlements))
+    bought = sum(s.p2p_buy for s in settlements)
+    sold = sum(s.p2p_sell for s in settlements)
+    if abs(bought - sold) > tol:
+        raise ChainError(h, f"P2P bought {bought} != sold {sold}")
+    dt = genesis.dt_hours
+    if sum(s.grid_buy for s in settlements) > block.import_capacity_kw * dt + tol:
+        raise ChainError(h, "grid import exceeds the transformer's import capacity")
+    if sum(s.grid_sell for s in settlements) > block.export_capacity_kw * dt + tol:
+        raise ChainError(h, "grid export exceeds the transformer's export capacity")
+    p = block.prices
+    if p.grid_sell > p.grid_buy + PRICE_TOLERANCE:
+        raise ChainError(h, "grid sell price above grid buy price")
+    if not p.grid_sell - PRICE_TOLERANCE <= p.p2p <= p.grid_buy + PRICE_TOLERANCE:
+        raise ChainError(h, f"P2P price {p.p2p} outside [{p.grid_sell}, {p.grid_buy}]")
+    sold_by = {s.household: 0.0 for s in settlements}
+    bought_by = dict(sold_by)
+    for t in block.trades:
+        if t.seller not in sold_by or t.buyer not in sold_by or t.seller == t.buyer:
+            raise ChainError(h, f"trade {t.seller}->{t.buyer} names unknown or equal households")
+        if t.kwh <= 0 or abs(t.price - p.p2p) > PRICE_TOLERANCE:
+            raise ChainError(h, f"trade {t.seller}->{t.buyer} has a bad amount or price")
+        sold_by[t.seller] += t.kwh
+        bought_by[t.buyer] += t.kwh
+    for s in settlements:
+        if abs(sold_by[s.household] - s.p2p_sell) > tol or abs(bought_by[s.household] - s.p2p_buy) > tol:
+            raise ChainError(h, f"{s.household}: trades do not add up to its P2P volumes")
+
+
+def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, history: History) -> None:
+    h = block.height
+    seen: set[tuple[HouseholdId, int]] = set()
+    for raw in block.acks:
+        try:
+            _, ack = read_signed(raw, genesis, verifier, frozenset({Ack.KIND}))
+        except PeerError as exc:
+            raise ChainError(h, f"bad ack: {exc}") from exc
+        assert isinstance(ack, Ack)
+        if ack.height >= block.height:
+            raise ChainError(h, f"ack from {ack.household!r} for future height {ack.height}")
+        if history.hash_at(ack.height) != ack.block_hash:
+            raise ChainError(h, f"ack from {ack.household!r} names another block at height {ack.height}")
+        key = (ack.household, ack.height)
+        if key in seen:
+            raise ChainError(h, f"duplicate ack from {ack.household!r} for height {ack.height}")
+        seen.add(key)

@@ -1,0 +1,194 @@
+"""The coordinator's decisions, free of I/O: which offers and acks to accept, how a step is cleared and
+sealed, and how the run closes. The coordinator service drives it over ZeroMQ; the in-process engine
+drives it directly, so both produce the same blocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from chain.blocks import Block, MarketPrices, Settlement
+from chain.crypto import SigningKey
+from chain.envelope import Envelope
+from chain.errors import ReplayError
+from chain.genesis import Genesis, HouseholdId
+from chain.history import History
+from chain.merkle import merkle_root
+from chain.messages import sign
+from chain.offers import Ack, Offer
+from chain.reading import check_offer
+from chain.state import ChainState, genesis_state
+from chain.validation import apply_block, validate_block
+from optimizer.fairness import closing_transfers
+from optimizer.flows import Array, GridWindow, Mask
+from optimizer.market import Market, StepInputs, StepOutcome
+
+
+@dataclass
+class OfferBox:
+    """Offers received for one step: at most one per household, each checked before it is kept."""
+
+    genesis: Genesis
+    step: int
+    state: ChainState
+    history: History
+    offers: dict[HouseholdId, tuple[Envelope, Offer]] = field(default_factory=dict)
+
+    def add(self, env: Envelope, offer: Offer) -> None:
+        """Keep a valid offer whose envelope was verified; raise a ``PeerError`` for anything else."""
+        check_offer(offer, self.genesis, self.step)
+        if offer.household in self.offers:
+            if self.offers[offer.household][0].raw == env.raw:
+                raise ReplayError(f"offer from {offer.household!r} for step {self.step} received twice")
+            raise ReplayError(f"second, different offer from {offer.household!r} for step {self.step}")
+        i = self.history.index[offer.household]
+        own, shared = self.state.soc[i], self.state.shared_soc[i]
+        if abs(offer.soc_kwh - own) > 1e-7 or abs(offer.shared_soc_kwh - shared) > 1e-7:
+            raise ReplayError(
+                f"offer from {offer.household!r} states charges other than the ledger's ({own}, {shared})"
+            )
+        self.history.check_readings(offer.household, offer.meter, self.step)
+        self.offers[offer.household] = (env, offer)
+
+    def complete(self) -> bool:
+        return len(self.offers) == len(self.genesis.members)
+
+    def in_order(self) -> list[tuple[Envelope, Offer]]:
+        return [self.offers[h] for h in self.genesis.household_ids if h in self.offers]
+
+
+@dataclass
+class AckBox:
+    """Acknowledgements waiting to be carried by the next block."""
+
+    pending: list[bytes] = field(default_factory=list)
+    seen: set[tuple[HouseholdId, int]] = field(default_factory=set)
+
+    def add(self, env: Envelope, ack: Ack, history: History) -> None:
+        """Keep a verified ack that names a block of this ledger, once per household and height."""
+        if not 0 <= ack.height < len(history.hashes) or history.hash_at(ack.height) != ack.block_hash:
+            raise ReplayError(f"ack from {ack.household!r} names no block of this ledger at height {ack.height}")
+        key = (ack.household, ack.height)
+        if key in self.seen:
+            raise ReplayError(f"duplicate ack from {ack.household!r} for height {ack.height}")
+        self.seen.add(key)
+        self.pending.append(env.raw)
+
+    def take(self) -> tuple[bytes, ...]:
+        out, self.pending = tuple(self.pending), []
+        return out
+
+
+def market_arrays(
+    ids: Sequence[HouseholdId],
+    offers: Mapping[HouseholdId, Offer],
+    last_offers: Mapping[HouseholdId, Offer],
+    step: int,
+    horizon: int,
+) -> tuple[Mask, Array, Array]:
+    """(present mask, production (N, H), consumption (N, H)) for a step.
+
+    Absent households get, for the step itself, what their last offer forecast for it (zero if none);
+    their meter readings settle the difference later.
+    """
+    n = len(ids)
+    present = np.zeros(n, dtype=bool)
+    production = np.zeros((n, horizon))
+    consumption = np.zeros((n, horizon))
+    for i, hid in enumerate(ids):
+        offer = offers.get(hid)
+        if offer is not None:
+            present[i] = True
+            production[i] = offer.production_kwh
+            consumption[i] = offer.consumption_kwh
+            continue
+        last = last_offers.get(hid)
+        if last is not None and 0 < step - last.step < horizon:
+            production[i, 0] = last.production_kwh[step - last.step]
+            consumption[i, 0] = last.consumption_kwh[step - last.step]
+    return present, production, consumption
+
+
+class CoordinatorCore:
+    """Ledger state, history and market of one run; ``seal`` makes the next block, ``accept`` applies it."""
+
+    def __init__(self, genesis: Genesis, market: Market, settlement_rule: str) -> None:
+        self.genesis = genesis
+        self.market = market
+        self.settlement_rule = settlement_rule
+        self.state = genesis_state(genesis)
+        self.history = History(genesis, keep_actuals=True)
+        self.last_offers: dict[HouseholdId, Offer] = {}
+        self.acks = AckBox()
+        self.last_outcome: StepOutcome | None = None
+
+    def open(self, step: int) -> OfferBox:
+        return OfferBox(self.genesis, step, self.state, self.history)
+
+    def seal(self, box: OfferBox, window: GridWindow | None, key: SigningKey) -> tuple[Envelope, Block]:
+        """The signed block for the box's step: a cleared step, or the closing block after the last."""
+        g = self.genesis
+        received = box.in_order()
+        offers = {o.household: o for _, o in received}
+        readings = [(o.household, r) for _, o in received for r in o.meter]
+        corrections, correction_costs = self.history.plan_corrections(readings)
+        if box.step < g.steps:
+            assert window is not None
+            present, production, consumption = market_arrays(
+                g.household_ids, offers, self.last_offers, box.step, g.horizon
+            )
+            soc, shared = np.array(self.state.soc), np.array(self.state.shared_soc)
+            outcome = self.market.clear(StepInputs(present, production, consumption, soc, shared, window))
+            self.last_offers.update(offers)
+            self.last_outcome = outcome
+            settlements = outcome.settlements
+            prices = MarketPrices(outcome.prices.grid_buy, outcome.prices.grid_sell, outcome.prices.p2p)
+            capacity = (float(window.import_kw[0]), float(window.export_kw[0]))
+            trades, status, objective = tuple(outcome.trades), outcome.status, outcome.objective
+        else:
+            self.last_outcome = None
+            bills = [g.initial_wallet - w + c for w, c in zip(self.state.wallet, correction_costs, strict=True)]
+            transfers = closing_transfers(self.settlement_rule, g, self.history.with_corrections(corrections), bills)
+            settlements = self._closing_settlements(transfers)
+            prices, capacity, trades, status, objective = MarketPrices(0.0, 0.0, 0.0), (0.0, 0.0), (), "closed", 0.0
+        encoded = [s.encode() for s in settlements]
+        encoded_corrections = [c.encode() for c in corrections]
+        block = Block(
+            chain_id=g.chain_id,
+            height=self.state.height,
+            step=box.step,
+            parent_hash=self.state.tip,
+            offers_root=merkle_root([env.raw for env, _ in received]),
+            settlements_root=merkle_root([*encoded, *encoded_corrections]),
+            prices=prices,
+            import_capacity_kw=capacity[0],
+            export_capacity_kw=capacity[1],
+            offers=tuple(env.raw for env, _ in received),
+            settlements=tuple(encoded),
+            corrections=tuple(encoded_corrections),
+            trades=trades,
+            absent=tuple(h for h in g.household_ids if h not in offers),
+            acks=self.acks.take(),
+            clearing_status=status,
+            objective=objective,
+        )
+        return sign(block, key), block
+
+    def _closing_settlements(self, transfers: Sequence[float]) -> list[Settlement]:
+        zero = 0.0
+        return [
+            Settlement(
+                m.household, "close", zero, zero, zero, zero, zero, zero, zero, zero, zero, zero,
+                self.state.soc[i], self.state.soc[i], zero, zero, zero,
+                self.state.shared_soc[i], self.state.shared_soc[i], transfers[i],
+            )
+            for i, m in enumerate(self.genesis.members)
+        ]  # fmt: skip
+
+    def accept(self, env: Envelope, block: Block) -> None:
+        """Apply a block this core sealed (checked like any other block, offers' signatures aside)."""
+        validated = validate_block(self.state, self.history, env, block, self.genesis, None, verify_offers=False)
+        self.state = apply_block(self.state, self.history, env, block, validated)

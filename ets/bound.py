@@ -1,0 +1,112 @@
+"""``ets bound``: a run's gap to the perfect-foresight optimum, from its run directory alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from chain.genesis import Genesis
+from ets.data import run_data, run_window
+from ets.grid import GridSeries, grid_series
+from ets.market_setup import market_config, storage_of
+from ets.params import Params
+from ets.results import read_csv
+from ets.setup import RunLayout
+from optimizer.bound import perfect_foresight, run_objective
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    optimum: float
+    """The optimum's objective ($): cash + wear + penalties - terminal value of storage left."""
+    run: float
+    """The run's objective, scored the same way ($)."""
+    baseline: float
+    """The baseline's objective, scored the same way ($)."""
+    status: str
+    solve_seconds: float
+
+    @property
+    def gap(self) -> float:
+        return self.run - self.optimum
+
+    @property
+    def gap_pct(self) -> float:
+        """The gap as a share of the optimum's magnitude (%)."""
+        return 100.0 * self.gap / abs(self.optimum) if self.optimum else 0.0
+
+    @property
+    def captured_pct(self) -> float:
+        """How much of the saving the optimum makes over the baseline the run achieved (%)."""
+        possible = self.baseline - self.optimum
+        return 100.0 * (self.baseline - self.run) / possible if possible > 0 else 100.0
+
+    def to_json(self) -> dict[str, float | str]:
+        return {
+            "status": self.status,
+            "optimum_objective": self.optimum,
+            "run_objective": self.run,
+            "baseline_objective": self.baseline,
+            "gap": self.gap,
+            "gap_pct": self.gap_pct,
+            "saving_captured_pct": self.captured_pct,
+            "solve_seconds": self.solve_seconds,
+        }
+
+
+def frame_objective(frame: pd.DataFrame, params: Params, genesis: Genesis) -> float:
+    """A result table scored like the optimum (see ``optimizer.bound.run_objective``)."""
+    last = frame[frame["step"] == frame["step"].max()]
+    config = market_config(params, genesis.dt_hours, genesis.horizon)
+    return run_objective(
+        float(frame["cost"].sum()),
+        float((frame["charge_kwh"] + frame["discharge_kwh"]).sum()),
+        float(frame["unserved_kwh"].sum()),
+        float(frame["curtailed_kwh"].sum()),
+        float((last["stored_kwh"] + last["community_stored_kwh"]).sum()),
+        config.costs,
+        config.terminal_value,
+    )
+
+
+def gap_to_optimum(
+    genesis: Genesis, params: Params, optimized: pd.DataFrame, baseline: pd.DataFrame, grid: GridSeries | None = None
+) -> Gap:
+    production, consumption = run_window(genesis, run_data(genesis, params))
+    grid = grid or grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
+    steps = genesis.steps
+    config = market_config(params, genesis.dt_hours, genesis.horizon)
+    storage = storage_of(genesis)
+    bound = perfect_foresight(
+        storage,
+        production,
+        consumption,
+        np.array([m.battery.initial_soc_kwh for m in genesis.members]),
+        np.array([m.shared_battery.initial_soc_kwh for m in genesis.members]),
+        grid.window(0, steps),
+        genesis.dt_hours,
+        config.costs,
+        solver=config.solver,
+        topology=config.topology,
+        neighbours=config.neighbours,
+        terminal_value=config.terminal_value,
+    )
+    return Gap(
+        bound.objective,
+        frame_objective(optimized, params, genesis),
+        frame_objective(baseline, params, genesis),
+        bound.status,
+        bound.solve_seconds,
+    )
+
+
+def gap_of_run(run_dir: Path) -> Gap:
+    layout = RunLayout(Path(run_dir))
+    genesis = Genesis.load(layout.genesis)
+    params = Params.load(layout.params)
+    return gap_to_optimum(
+        genesis, params, read_csv(layout.root / "optimized_results.csv"), read_csv(layout.root / "baseline_results.csv")
+    )

@@ -67,11 +67,14 @@ def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataF
     saving = base["community_cost"] - opt["community_cost"]
     ref = base["grid_purchase_cost"]
     base_h, opt_h = per_household_cost(baseline), per_household_cost(optimized)
+    transfers = optimized.groupby("household_id", sort=False)["transfer"].sum()
     households = {
         hid: {
             "baseline_cost": float(base_h[hid]),
             "optimized_cost": float(opt_h[hid]),
             "saving": float(base_h[hid] - opt_h[hid]),
+            "transfer": float(transfers[hid]),
+            "saving_before_transfer": float(base_h[hid] - opt_h[hid] + transfers[hid]),
         }
         for hid in base_h.index
     }
@@ -84,6 +87,9 @@ def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataF
         "saving_pct": 100.0 * saving / ref if ref > 0 else 0.0,
         "saving_pct_basis": "the baseline's grid purchase cost",
         "households_worse_off": sum(1 for h in households.values() if h["saving"] < -SAVING_TOLERANCE),
+        "households_worse_off_before_transfers": sum(
+            1 for h in households.values() if h["saving_before_transfer"] < -SAVING_TOLERANCE
+        ),
         "per_household": households,
     }
     if metrics is not None and len(metrics):

@@ -18,6 +18,7 @@ Storage units are the households' own batteries and their partitions of the comm
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import cvxpy as cp
@@ -28,6 +29,9 @@ import scipy.sparse as sp
 from optimizer.flows import Array, Storage
 
 OPTIMAL = "optimal"
+FALLBACK_SOLVER = "CLARABEL"
+"""Solver tried when the configured one does not report an optimum (PIQP, fast, now and then gives up
+on a feasible model; Clarabel is slower and steadier)."""
 TOPOLOGIES = ("pool", "ring")
 MIN_DEFICIT_COST = 1e-6
 """$/kWh kept on deficits when trading is free, so that the pool's deficits stay tight."""
@@ -187,6 +191,13 @@ def storage_cost(v: dict[str, cp.Variable], units: Units, costs: Costs, terminal
     )
 
 
+def _problem(objective: cp.Expression, constraints: list[cp.Constraint]) -> cp.Problem:
+    """Minimise ``objective`` through one epigraph variable, so that the objective itself carries no
+    parameters (CVXPY's QP path expands parametrised objectives into dense tensors)."""
+    cost = cp.Variable(name="cost")
+    return cp.Problem(cp.Minimize(cost), [*constraints, cost == objective])
+
+
 def _grid_parameters(h: int) -> dict[str, cp.Parameter]:
     return {
         "buy": cp.Parameter(h, nonneg=True, name="buy_price"),
@@ -218,6 +229,7 @@ class _Model:
 
     def __init__(self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str) -> None:
         self.n, self.horizon, self.solver, self.costs = storage.size, horizon, solver, costs
+        self.solver_options: dict[str, object] = {}
         self.units = Units.of(storage, dt_hours)
         self.v: dict[str, cp.Variable] = storage_variables(self.units, horizon) if self.units.count else {}
         self.p = _grid_parameters(horizon)
@@ -243,15 +255,24 @@ class _Model:
             self.p["soc0"].value = self.units.soc0(inputs.soc, inputs.shared_soc)
         self._set(inputs)
         started = time.perf_counter()
+        status = "not solved"
+        for solver in dict.fromkeys([self.solver, FALLBACK_SOLVER]):
+            status = self._try(solver)
+            if status == OPTIMAL:
+                seconds = time.perf_counter() - started
+                return ClearingResult(OPTIMAL, float(self.problem.value), self._schedule(inputs), seconds)
+        return ClearingResult(status[:32], 0.0, None, time.perf_counter() - started)
+
+    def _try(self, solver: str) -> str:
+        """Solve with ``solver``; the status, never an exception."""
+        options = self.solver_options if solver == self.solver else {}
         try:
-            self.problem.solve(solver=self.solver)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # an inaccurate solution is a status here
+                self.problem.solve(solver=solver, **options)
         except cp.error.SolverError as exc:
-            return ClearingResult(f"solver_error: {exc}"[:32], 0.0, None, time.perf_counter() - started)
-        seconds = time.perf_counter() - started
-        status = str(self.problem.status)
-        if status != cp.OPTIMAL:
-            return ClearingResult(status[:32], 0.0, None, seconds)
-        return ClearingResult(OPTIMAL, float(self.problem.value), self._schedule(inputs), seconds)
+            return f"solver_error: {exc}"
+        return str(self.problem.status)
 
     def _storage_first(self) -> tuple[Array, Array, Array, Array]:
         """(charge, discharge, shared_charge, shared_discharge) per household in the first step."""
@@ -319,7 +340,7 @@ class PoolModel(_Model):
             + costs.curtailment_penalty * cp.sum(v["K"])
             + cost
         )
-        self.problem = cp.Problem(cp.Minimize(objective), constraints)
+        self.problem = _problem(objective, constraints)
         assert self.problem.is_dcp(dpp=True), "the pool model must be DPP"
 
     def _set(self, inputs: MarketInputs) -> None:
@@ -433,7 +454,7 @@ class RingModel(_Model):
             + costs.curtailment_penalty * cp.sum(v["k"])
             + cost
         )
-        self.problem = cp.Problem(cp.Minimize(objective), constraints)
+        self.problem = _problem(objective, constraints)
         assert self.problem.is_dcp(dpp=True), "the ring model must be DPP"
 
     def _set(self, inputs: MarketInputs) -> None:

@@ -45,9 +45,10 @@ class Batteries:
         )
 
     def soc_after(self, soc: Array, charge: Array, discharge: Array) -> Array:
-        """``soc + eta_c * charge - discharge / eta_d`` (kWh)."""
+        """``soc + eta_c * charge - discharge / eta_d`` (kWh), kept within [0, capacity] against rounding
+        (charge and discharge never exceed what the battery can take or give)."""
         result: Array = soc + self.charge_efficiency * charge - discharge / self.discharge_efficiency
-        return result
+        return np.clip(result, 0.0, self.capacity_kwh)
 
     def charge_room(self, soc: Array, dt_hours: float) -> Array:
         """Most energy that can be charged this step (kWh drawn from the bus)."""

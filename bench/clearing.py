@@ -1,0 +1,139 @@
+"""Clearing speed: median time per step (parameters updated, problem already compiled) for N households
+and horizon H, side by side with a formulation built the way the original project built it
+(constraints created in Python loops over households and steps, rebuilt every step, no parameters).
+
+    uv run python bench/clearing.py                  # the full table (several minutes)
+    uv run python bench/clearing.py --quick          # N in {5, 50}, fewer repeats
+
+Households are drawn from the shipped data (tiled with a random scale when N exceeds it), with their
+batteries and community-battery shares; the grid is the default time-of-use tariff and scaled limits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.loop_formulation import solve_loop_formulation
+from chain.genesis import BatterySpec
+from ets.cli import PROJECT_ROOT
+from ets.data import load_households
+from ets.grid import grid_series
+from ets.metadata import metadata_path, read_metadata
+from ets.params import Params
+from optimizer.clearing import Costs, MarketInputs, build_model
+from optimizer.flows import Storage
+
+DATA = PROJECT_ROOT / "household_dbs" / "community40_15min.parquet"
+
+
+def community(n: int, horizon: int, steps: int, seed: int = 0):  # type: ignore[no-untyped-def]
+    """(storage, production (N, steps + H), consumption, soc, shared_soc) for n households."""
+    params = Params()
+    start = params.simulation.start_step
+    data = load_households(DATA, 40, start_step=start, steps=steps + horizon, dt_hours=0.25, data_dt_hours=0.25)
+    meta = read_metadata(metadata_path(DATA))
+    rng = np.random.default_rng(seed)
+    pick = np.arange(n) % 40
+    scale = np.where(np.arange(n) < 40, 1.0, rng.uniform(0.7, 1.3, n))[:, None]
+    b, cb = params.battery, params.community_battery
+    own, shared = [], []
+    for i in pick:
+        m = meta[data.ids[i]]
+        own.append(BatterySpec(m.battery_kwh, m.battery_kw, b.charge_efficiency, b.discharge_efficiency, 0.0))
+        share = m.community_battery_share * 40 / max(n, 40)
+        shared.append(BatterySpec(cb.capacity_kwh * share, cb.max_power_kw * share, 0.96, 0.96, 0.0))
+    storage = Storage.from_specs(own, shared, cb.service_fee_per_kwh)
+    soc = np.array([s.capacity_kwh * 0.2 for s in own])
+    shared_soc = np.array([s.capacity_kwh * 0.2 for s in shared])
+    return storage, data.production[pick] * scale, data.consumption[pick] * scale, soc, shared_soc
+
+
+def inputs_at(step: int, horizon: int, production, consumption, soc, shared_soc, grid) -> MarketInputs:  # type: ignore[no-untyped-def]
+    window = grid.window(step, horizon)
+    return MarketInputs(
+        production[:, step : step + horizon],
+        consumption[:, step : step + horizon],
+        soc,
+        shared_soc,
+        window.buy_price,
+        window.sell_price,
+        window.import_kw * 0.25,
+        window.export_kw * 0.25,
+        0.12,
+    )
+
+
+def costs() -> Costs:
+    o = Params().optimizer
+    return Costs(o.p2p_transaction_cost, Params().battery.wear_cost_per_kwh, o.unserved_penalty, o.curtailment_penalty)
+
+
+def bench_parametric(n: int, horizon: int, repeats: int, solver: str) -> tuple[float, float]:
+    """(median seconds per step after the first, seconds for the first step incl. compiling)."""
+    storage, production, consumption, soc, shared_soc = community(n, horizon, repeats)
+    grid = grid_series(Params(), repeats + horizon, n)
+    model = build_model(storage, horizon, 0.25, costs(), solver, "pool", 4)
+    times = []
+    for step in range(repeats):
+        started = time.perf_counter()
+        result = model.solve(inputs_at(step, horizon, production, consumption, soc, shared_soc, grid))
+        times.append(time.perf_counter() - started)
+        assert result.status == "optimal", result.status
+    return statistics.median(times[1:]), times[0]
+
+
+def bench_loop(n: int, horizon: int, repeats: int) -> float:
+    storage, production, consumption, soc, shared_soc = community(n, horizon, repeats)
+    grid = grid_series(Params(), repeats + horizon, n)
+    times = []
+    for step in range(repeats):
+        started = time.perf_counter()
+        solve_loop_formulation(
+            storage, inputs_at(step, horizon, production, consumption, soc, shared_soc, grid), costs()
+        )
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--solvers", default="PIQP,CLARABEL,HIGHS")
+    args = parser.parse_args()
+    sizes = [5, 50] if args.quick else [5, 50, 200, 1000]
+    solvers = args.solvers.split(",")
+    print(
+        "| N | H | "
+        + " | ".join(f"{s} per step (first)" for s in solvers)
+        + " | loop formulation per step | speed-up |"
+    )
+    print("|---|---|" + "---|" * len(solvers) + "---|---|")
+    for n in sizes:
+        for horizon in (5, 96):
+            repeats = 3 if n >= 1000 else (5 if n >= 200 or args.quick else 11)
+            cells, best = [], float("inf")
+            for solver in solvers:
+                if solver == "HIGHS" and n * horizon > 20_000:
+                    cells.append("-")
+                    continue
+                median, first = bench_parametric(n, horizon, repeats, solver)
+                best = min(best, median)
+                cells.append(f"{median * 1000:.1f} ms ({first * 1000:.0f} ms)")
+            if n <= 50:
+                loop = bench_loop(n, horizon, 3)
+                loop_cell, speedup = f"{loop * 1000:.0f} ms", f"{loop / best:.0f}x"
+            else:
+                loop_cell, speedup = "-", "-"
+            print(f"| {n} | {horizon} | " + " | ".join(cells) + f" | {loop_cell} | {speedup} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

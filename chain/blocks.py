@@ -80,7 +80,7 @@ class Settlement:
         )
 
 
-SETTLEMENT_NUMBERS = (
+FLOW_FIELDS = (
     "production",
     "consumption",
     "grid_buy",
@@ -91,6 +91,11 @@ SETTLEMENT_NUMBERS = (
     "discharge",
     "curtailed",
     "unserved",
+)
+"""A settlement's energies (kWh)."""
+
+SETTLEMENT_NUMBERS = (
+    *FLOW_FIELDS,
     "soc_before",
     "soc_after",
     "fees",

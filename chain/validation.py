@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chain.blocks import Block, Correction, Settlement, block_hash
+from chain.blocks import FLOW_FIELDS, Block, Correction, Settlement, block_hash
 from chain.crypto import Verifier
 from chain.energy import TOLERANCE_KWH, settlement_problems
 from chain.envelope import Envelope
@@ -149,22 +149,7 @@ def _check_closing(
     for s, member, (own, shared) in zip(settlements, genesis.members, soc, strict=True):
         if s.household != member.household or s.mode != "close":
             raise ChainError(h, f"closing entry for {s.household!r} is not a closing entry for {member.household!r}")
-        moved = [
-            getattr(s, n)
-            for n in (
-                "production",
-                "consumption",
-                "grid_buy",
-                "grid_sell",
-                "p2p_buy",
-                "p2p_sell",
-                "charge",
-                "discharge",
-                "curtailed",
-                "unserved",
-                "fees",
-            )
-        ]
+        moved = [getattr(s, n) for n in (*FLOW_FIELDS, "fees", "shared_charge", "shared_discharge")]
         if any(moved) or (s.soc_before, s.soc_after, s.shared_soc_before, s.shared_soc_after) != (
             own,
             own,

@@ -47,7 +47,11 @@ def resolve_data_path(path: str) -> Path:
 
 
 def load_params(
-    params_file: Path | None, households: int | None, steps: int | None, data: str | None, start_step: int | None = None
+    params_file: Path | None = None,
+    households: int | None = None,
+    steps: int | None = None,
+    data: str | None = None,
+    start_step: int | None = None,
 ) -> Any:
     """Parameters from a file (or defaults), command-line overrides applied and checked, data path resolved."""
     from ets.params import Params
@@ -96,23 +100,15 @@ def main() -> None:
 @main.command()
 @run_options
 @_fail_cleanly
-def run(
-    households: int | None,
-    steps: int | None,
-    start_step: int | None,
-    data: str | None,
-    params_file: Path | None,
-    results: Path,
-    quiet: bool,
-) -> None:
+def run(results: Path, quiet: bool, **options: Any) -> None:
     """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
     from ets.launcher import run_cluster
     from ets.workflow import finish_run, prepare_run, records_from_ledger
 
-    params = load_params(params_file, households, steps, data, start_step)
+    params = load_params(**options)
     prepared = prepare_run(params, results, "cluster")
     try:
-        with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
+        with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
             run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
     except KeyboardInterrupt:
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
@@ -123,22 +119,14 @@ def run(
 @main.command()
 @run_options
 @_fail_cleanly
-def simulate(
-    households: int | None,
-    steps: int | None,
-    start_step: int | None,
-    data: str | None,
-    params_file: Path | None,
-    results: Path,
-    quiet: bool,
-) -> None:
+def simulate(results: Path, quiet: bool, **options: Any) -> None:
     """Run the same market in one process, without the network."""
     from ets.engine import simulate as run_engine
     from ets.workflow import finish_run, prepare_run, records_from_ledger
 
-    params = load_params(params_file, households, steps, data, start_step)
+    params = load_params(**options)
     prepared = prepare_run(params, results, "in-process")
-    with _progress(quiet, prepared.genesis.steps, "clearing") as advance:
+    with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
         run_engine(prepared.run_dir, prepared.genesis, params, prepared.grid, on_step=lambda s: advance(s + 1))
     finish_run(prepared, records_from_ledger(prepared), quiet=quiet)
 
@@ -146,19 +134,11 @@ def simulate(
 @main.command()
 @run_options
 @_fail_cleanly
-def baseline(
-    households: int | None,
-    steps: int | None,
-    start_step: int | None,
-    data: str | None,
-    params_file: Path | None,
-    results: Path,
-    quiet: bool,
-) -> None:
+def baseline(results: Path, quiet: bool, **options: Any) -> None:
     """Run only the baseline (every household alone) and write baseline_results.csv."""
     from ets.workflow import prepare_run
 
-    params = load_params(params_file, households, steps, data, start_step)
+    params = load_params(**options)
     prepared = prepare_run(params, results, "baseline")
     click.echo(str(prepared.run_dir / "baseline_results.csv"))
 

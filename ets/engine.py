@@ -28,7 +28,9 @@ def simulate(
     grid: GridSeries,
     on_step: Callable[[int], None] | None = None,
 ) -> list[Block]:
-    """Run every step and the closing block; write the coordinator's ledger; return the blocks."""
+    """Run every step and the closing block; write the coordinator's ledger; return the blocks.
+
+    ``on_step`` is called after each block (the closing block's step is ``genesis.steps``)."""
     layout = RunLayout(run_dir)
     keys = [SigningKey.load(layout.key(h)) for h in genesis.household_ids]
     coordinator_key = SigningKey.load(layout.key("coordinator"))
@@ -49,6 +51,6 @@ def simulate(
             core.accept(env, block)
             ledger.append(env.raw)
             blocks.append(block)
-            if on_step is not None and step < genesis.steps:
+            if on_step is not None:
                 on_step(step)
     return blocks

@@ -17,6 +17,7 @@ import pandas as pd
 
 from chain.errors import InputError
 from chain.genesis import Genesis
+from ets.tables import checked_numbers, first_duplicate, read_columns, where
 
 if TYPE_CHECKING:
     from ets.params import Params
@@ -48,52 +49,18 @@ class HouseholdData:
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file and check its columns and values, naming file, column and row."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            df = pd.read_parquet(path)
-        elif suffix == ".csv":
-            df = pd.read_csv(path)
-        else:
-            raise InputError(f"{path}: unknown format {suffix!r}; use .csv or .parquet")
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))})")
-    df = df[list(COLUMNS)].copy()
+    df = read_columns(path, COLUMNS)[list(COLUMNS)].copy()
     df["id"] = df["id"].astype(str)
-    for col in ("step", "production", "consumption"):
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | (values < 0)
-        if col == "step":
-            bad |= values.notna() & (values != np.floor(values))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {col!r}, row {i}{_line(suffix, i)}: value {_show(df[col].iloc[i])} "
-                + ("is not a non-negative whole number" if col == "step" else "is negative or not a number")
-            )
-        df[col] = values.astype(np.int64 if col == "step" else np.float64)
-    dup = df.duplicated(["id", "step"])
-    if dup.any():
-        i = int(np.flatnonzero(dup.to_numpy())[0])
+    df["step"] = checked_numbers(df, "step", path, whole=True, problem="is not a non-negative whole number")
+    df["step"] = df["step"].astype(np.int64)
+    for col in ("production", "consumption"):
+        df[col] = checked_numbers(df, col, path, problem="is negative or not a number").astype(np.float64)
+    i = first_duplicate(df, ["id", "step"])
+    if i is not None:
         raise InputError(
-            f"{path}: row {i}{_line(suffix, i)}: household {df['id'].iloc[i]!r} step {df['step'].iloc[i]} appears twice"
+            f"{path}: {where(path, i)}: household {df['id'].iloc[i]!r} step {df['step'].iloc[i]} appears twice"
         )
     return df
-
-
-def _show(value: object) -> str:
-    return repr(value) if isinstance(value, str) else str(value)
-
-
-def _line(suffix: str, i: int) -> str:
-    return f" (line {i + 2})" if suffix == ".csv" else ""
 
 
 def household_ids(path: Path) -> list[str]:

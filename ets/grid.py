@@ -19,6 +19,7 @@ import pandas as pd
 
 from chain.errors import InputError
 from ets.params import Params
+from ets.tables import checked_numbers, first_duplicate, read_columns, where
 from optimizer.flows import Array, GridWindow
 
 UNLIMITED_KW = 1e9
@@ -154,31 +155,14 @@ def _write(path: Path, columns: Sequence[str], start: int, values: tuple[Array, 
 
 def read_series(path: Path, columns: Sequence[str], start: int, steps: int) -> tuple[Array, Array]:
     """Two value columns for timesteps ``start .. start + steps - 1``; errors name file, column and row."""
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
-    try:
-        df = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
-    except Exception as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (found: {', '.join(map(str, df.columns))})")
+    df = read_columns(path, columns)
     for col in columns:
-        values = pd.to_numeric(df[col], errors="coerce")
-        bad = values.isna() | (values < 0) | ~np.isfinite(values.fillna(0))
-        if col == columns[0]:
-            bad |= values.notna() & (values != np.floor(values))
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {col!r}, row {i}{_line(path, i)}: value {df[col].iloc[i]} is not valid "
-                "(negative, missing or not a number)"
-            )
-        df[col] = values
-    dup = df[columns[0]].duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise InputError(f"{path}: row {i}{_line(path, i)}: timestep {int(df[columns[0]].iloc[i])} appears twice")
+        df[col] = checked_numbers(
+            df, col, path, whole=col == columns[0], problem="is not valid (negative, missing or not a number)"
+        )
+    i = first_duplicate(df, [columns[0]])
+    if i is not None:
+        raise InputError(f"{path}: {where(path, i)}: timestep {int(df[columns[0]].iloc[i])} appears twice")
     indexed = df.set_index(columns[0])
     needed = np.arange(start, start + steps)
     absent = ~np.isin(needed, indexed.index.to_numpy())
@@ -190,7 +174,3 @@ def read_series(path: Path, columns: Sequence[str], start: int, steps: int) -> t
         indexed.loc[needed, columns[1]].to_numpy(dtype=np.float64),
         indexed.loc[needed, columns[2]].to_numpy(dtype=np.float64),
     )
-
-
-def _line(path: Path, i: int) -> str:
-    return f" (line {i + 2})" if path.suffix.lower() == ".csv" else ""

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from chain.errors import InputError
+from ets.tables import checked_numbers, first_duplicate, read_columns, where
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,27 +72,13 @@ def write_metadata(households: Iterable[HouseholdMeta], path: Path) -> None:
 
 def read_metadata(path: Path) -> dict[str, HouseholdMeta]:
     """Metadata by household id, checked; errors name the file, column and row."""
-    try:
-        df = pd.read_csv(path, dtype={"id": str})
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: cannot read: {exc}") from exc
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    df = read_columns(path, COLUMNS, {"id": str})
     for col in _NUMBERS:
-        values = pd.to_numeric(df[col], errors="coerce")
         lo, hi = _RANGES[col]
-        bad = values.isna() | (values < lo) | (values > hi)
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"{path}: column {col!r}, row {i} (line {i + 2}): value {df[col].iloc[i]} is not in [{lo}, {hi}]"
-            )
-        df[col] = values
-    dup = df["id"].duplicated()
-    if dup.any():
-        i = int(np.flatnonzero(dup.to_numpy())[0])
-        raise InputError(f"{path}: row {i} (line {i + 2}): household {df['id'].iloc[i]!r} appears twice")
+        df[col] = checked_numbers(df, col, path, lo=lo, hi=hi, whole=col == "occupants")
+    i = first_duplicate(df, ["id"])
+    if i is not None:
+        raise InputError(f"{path}: {where(path, i)}: household {df['id'].iloc[i]!r} appears twice")
     total = float(df["community_battery_share"].sum())
     if total > 1 + 1e-9:
         raise InputError(f"{path}: column 'community_battery_share' adds up to {total:.4f}, more than 1")

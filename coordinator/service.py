@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -66,14 +66,9 @@ class StepMetrics:
     rejected: int
 
 
-@dataclass
 class Coordinator:
-    config: CoordinatorConfig
-    genesis: Genesis = field(init=False)
-    params: Params = field(init=False)
-
-    def __post_init__(self) -> None:
-        cfg = self.config
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = cfg = config
         self.genesis = Genesis.load(cfg.genesis)
         self.params = Params.load(cfg.params)
         if self.params.digest() != self.genesis.params_hash:
@@ -95,6 +90,7 @@ class Coordinator:
         self.rejected = 0
         self.metrics: list[StepMetrics] = []
         self.stopping = False
+        self._started = False
         self._parent = os.getppid()
 
     @property
@@ -128,8 +124,6 @@ class Coordinator:
         except PeerError as exc:
             self.rejected += 1
             log.warning("dropped message: %s", exc)
-
-    _started = False
 
     def _start_message(self) -> bytes:
         peers = tuple((h, self.gossip[h]) for h in self.genesis.household_ids if h in self.gossip)

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from chain.blocks import Block, MarketPrices, Settlement, Trade
@@ -193,15 +192,3 @@ def peak_import_kw(frame: pd.DataFrame) -> float:
     per_step = frame.groupby("step")["grid_buy"].sum()
     dt = float(frame["dt_hours"].iloc[0]) if len(frame) else 1.0
     return float(per_step.max() / dt) if len(per_step) else 0.0
-
-
-def step_totals(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.groupby("step")[["grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount"]].sum()
-
-
-def ordered_ids(frame: pd.DataFrame) -> list[str]:
-    return [str(x) for x in pd.unique(frame["household_id"])]
-
-
-def as_array(frame: pd.DataFrame, column: str) -> np.ndarray:
-    return frame[column].to_numpy(dtype=np.float64)

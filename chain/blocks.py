@@ -66,8 +66,7 @@ class Settlement:
         mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
         if mode not in SETTLEMENT_MODES:
             raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
-        nums = [codec.as_float(v, f"settlement.{name}") for v, name in zip(obj[2:], SETTLEMENT_NUMBERS, strict=True)]
-        return cls(household, mode, *nums)
+        return cls(household, mode, *codec.as_floats(obj[2:], SETTLEMENT_NUMBERS, "settlement"))
 
     def cost(self, grid_buy_price: float, grid_sell_price: float, p2p_price: float) -> float:
         """What the household pays for the step ($; negative when it earns)."""
@@ -135,7 +134,7 @@ class Correction:
         return cls(
             codec.as_str(obj[0], "correction.household"),
             codec.as_int(obj[1], "correction.step"),
-            *(codec.as_float(v, f"correction.{n}") for v, n in zip(obj[2:], names, strict=True)),
+            *codec.as_floats(obj[2:], names, "correction"),
         )
 
 

@@ -80,6 +80,8 @@ class Genesis:
     """Each household's public key."""
     keys: frozenset[PublicKey] = field(init=False, repr=False, compare=False)
     """Every key that may sign in this run, the coordinator's included."""
+    chain_id: Hash = field(init=False, repr=False, compare=False)
+    """SHA-256 of the canonical encoding: what every signed payload of the run names."""
 
     def __post_init__(self) -> None:
         key_of = {m.household: m.public_key for m in self.members}
@@ -87,6 +89,7 @@ class Genesis:
             raise InputError("genesis: household ids must be unique")
         object.__setattr__(self, "key_of", key_of)
         object.__setattr__(self, "keys", frozenset([*key_of.values(), self.coordinator_key]))
+        object.__setattr__(self, "chain_id", sha256(self.encode()))
 
     def encode(self) -> bytes:
         return codec.pack(
@@ -104,10 +107,6 @@ class Genesis:
                 self.created,
             ]
         )
-
-    @property
-    def chain_id(self) -> Hash:
-        return sha256(self.encode())
 
     @property
     def household_ids(self) -> tuple[HouseholdId, ...]:

@@ -40,7 +40,7 @@ class MeterReading:
         return reading
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Offer:
     """A household's bid into the clearing of ``step``.
 
@@ -58,9 +58,16 @@ class Offer:
     """Own battery's state of charge at the start of the step, as the household computes it (kWh)."""
     shared_soc_kwh: float
     """Its community-battery share's state of charge at the start of the step (kWh)."""
-    production_kwh: tuple[float, ...]
-    consumption_kwh: tuple[float, ...]
+    production_kwh: codec.FloatArray
+    """Read-only float64 series over the horizon (kWh per step)."""
+    consumption_kwh: codec.FloatArray
     meter: tuple[MeterReading, ...] = ()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Offer) and self.encode() == other.encode()
+
+    def __hash__(self) -> int:
+        return hash(self.encode())
 
     def encode(self) -> bytes:
         return codec.pack(
@@ -99,8 +106,8 @@ class Offer:
             household=codec.as_str(household, "offer.household"),
             soc_kwh=soc_kwh,
             shared_soc_kwh=shared_soc_kwh,
-            production_kwh=tuple(production.tolist()),
-            consumption_kwh=tuple(consumption.tolist()),
+            production_kwh=production,
+            consumption_kwh=consumption,
             meter=tuple(
                 MeterReading.from_fields(m) for m in codec.as_list(meter, "offer.meter", max_len=MAX_METER_READINGS)
             ),

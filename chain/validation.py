@@ -212,7 +212,7 @@ def _check_settlement(
             return
     elif s.mode != "market":
         raise ChainError(h, f"{household}: unknown settlement mode {s.mode!r}")
-    if s.production != offer.production_kwh[0] or s.consumption != offer.consumption_kwh[0]:
+    if s.production != float(offer.production_kwh[0]) or s.consumption != float(offer.consumption_kwh[0]):
         raise ChainError(h, f"{household}: production/consumption differ from its offer")
     if abs(offer.soc_kwh - soc[0]) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - soc[1]) > TOLERANCE_KWH:
         raise ChainError(h, f"{household}: offered with states of charge other than the ledger's")

@@ -103,7 +103,7 @@ def main() -> None:
 def run(results: Path, quiet: bool, **options: Any) -> None:
     """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
     from ets.launcher import run_cluster
-    from ets.workflow import finish_run, prepare_run, records_from_ledger
+    from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
     prepared = prepare_run(params, results, "cluster")
@@ -113,7 +113,7 @@ def run(results: Path, quiet: bool, **options: Any) -> None:
     except KeyboardInterrupt:
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
         sys.exit(130)
-    finish_run(prepared, records_from_ledger(prepared), quiet=quiet)
+    finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
 
 
 @main.command()
@@ -122,13 +122,13 @@ def run(results: Path, quiet: bool, **options: Any) -> None:
 def simulate(results: Path, quiet: bool, **options: Any) -> None:
     """Run the same market in one process, without the network."""
     from ets.engine import simulate as run_engine
-    from ets.workflow import finish_run, prepare_run, records_from_ledger
+    from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
     prepared = prepare_run(params, results, "in-process")
     with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
         run_engine(prepared.run_dir, prepared.genesis, params, prepared.grid, on_step=lambda s: advance(s + 1))
-    finish_run(prepared, records_from_ledger(prepared), quiet=quiet)
+    finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
 
 
 @main.command()
@@ -144,17 +144,26 @@ def baseline(results: Path, quiet: bool, **options: Any) -> None:
 
 
 @main.command()
-@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("path", type=click.Path(path_type=Path, exists=True))
+@click.option("--resolve", is_flag=True, help="Also clear every block again and compare with what it records.")
+@click.option("--workers", type=click.IntRange(1, 256), default=None, help="Processes for signatures (default: cores).")
 @_fail_cleanly
-def verify(run_dir: Path) -> None:
-    """Check a run: every ledger's framing, links and signatures, all ledgers equal, and both CSVs' balances."""
-    from ets.verify_run import verify_run
+def verify(path: Path, resolve: bool, workers: int | None) -> None:
+    """Check a run directory (every ledger, the CSVs) or one ledger file. Exit 0, or 1 naming the first bad
+    height or row."""
+    from ets.verify_run import verify_path
 
-    report = verify_run(run_dir)
+    report = verify_path(path, resolve=resolve, workers=workers)
+    rate = f", {report.signatures / report.seconds:,.0f} signatures/s" if report.seconds > 0 else ""
     click.echo(
         f"ok: {report.ledgers} ledgers, {report.blocks} blocks, {report.signatures} signatures, "
-        f"{report.rows_checked} CSV rows checked"
+        f"{report.rows_checked} CSV rows checked{rate}"
     )
+    if report.finality:
+        f = report.finality
+        click.echo(
+            f"finality: {f['final_blocks']} of {f['blocks']} blocks final, lag p50 {f['lag_p50_blocks']:g} blocks"
+        )
     for note in report.notes:
         click.echo(f"note: {note}")
 

@@ -1,6 +1,7 @@
 """The in-process engine: the same offers, clearing, blocks and ledger as the distributed run, in one
 process and without sockets. Households sign with their own keys and the coordinator seals with its key,
-so the ledger it writes verifies like a cluster's; for the same inputs the blocks are the same."""
+and acknowledge each block, so the ledger it writes verifies like a cluster's; for the same inputs the
+blocks are the same."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from chain.crypto import SigningKey
 from chain.genesis import Genesis
 from chain.ledger import Ledger
 from chain.messages import sign
+from chain.offers import Ack
 from coordinator.core import CoordinatorCore
 from ets.data import run_data
 from ets.grid import GridSeries
@@ -51,6 +53,9 @@ def simulate(
             core.accept(env, block)
             ledger.append(env.raw)
             blocks.append(block)
+            for hid, key in zip(genesis.household_ids, keys, strict=True):
+                ack = Ack(genesis.chain_id, block.step, hid, block.height, core.state.tip)
+                core.acks.add(sign(ack, key), ack, core.history)
             if on_step is not None:
                 on_step(step)
     return blocks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,12 +14,14 @@ from pandas.api.types import is_numeric_dtype
 from chain.blocks import Block
 from chain.energy import TOLERANCE_KWH
 from chain.errors import ChainError, EtsError, InputError
+from chain.finality import finality
 from chain.genesis import Genesis
 from chain.history import History
 from chain.ledger import read_records
 from chain.validation import TransferRule
-from chain.verify import verify_records
+from chain.verify import BlockCheck, verify_records
 from ets.params import Params
+from ets.resolve import Resolver
 from ets.results import read_csv, records_from_blocks, results_frame
 from ets.setup import RunLayout
 from optimizer.fairness import closing_transfers
@@ -37,10 +40,47 @@ class VerifyReport:
     blocks: int = 0
     signatures: int = 0
     rows_checked: int = 0
+    seconds: float = 0.0
+    """Time spent verifying ledgers (s)."""
+    finality: dict[str, float | int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-def verify_run(run_dir: Path) -> VerifyReport:
+def verify_path(path: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
+    """Verify a run directory, or one ledger file of a run (``<run>/ledgers/<name>.ledger``)."""
+    path = Path(path)
+    if path.is_file():
+        return verify_ledger_file(path, resolve=resolve, workers=workers)
+    return verify_run(path, resolve=resolve, workers=workers)
+
+
+def _checks(layout: RunLayout, genesis: Genesis, resolve: bool) -> tuple[TransferRule, BlockCheck | None]:
+    params = Params.load(layout.params)
+    rule = params.optimizer.settlement_rule
+
+    def transfers(history: History, bills: Sequence[float]) -> list[float]:
+        return closing_transfers(rule, genesis, history, bills)
+
+    return transfers, (Resolver(genesis, params) if resolve else None)
+
+
+def verify_ledger_file(path: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
+    """One ledger on its own: framing, signatures, links and every rule. A ledger still being written (fewer
+    blocks than the run will have) passes; a torn or damaged one does not."""
+    layout = RunLayout(path.resolve().parent.parent)
+    if not layout.genesis.exists():
+        raise InputError(f"{path}: not in a run directory's ledgers/ (no {layout.genesis})")
+    genesis = Genesis.load(layout.genesis)
+    report = VerifyReport()
+    transfers, extra = _checks(layout, genesis, resolve)
+    reference = _verify_ledger(path, genesis, report, transfers, extra=extra, workers=workers, complete=False)
+    report.finality = finality(reference.blocks).to_json()
+    if len(reference.records) < genesis.steps + 1:
+        report.notes.append(f"the ledger holds {len(reference.records)} of the run's {genesis.steps + 1} blocks")
+    return report
+
+
+def verify_run(run_dir: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
     layout = RunLayout(Path(run_dir))
     if not layout.genesis.exists():
         raise InputError(f"{run_dir}: not a run directory (no genesis.json)")
@@ -51,12 +91,9 @@ def verify_run(run_dir: Path) -> VerifyReport:
         report.notes.append("a baseline run has no ledger: only its CSV was checked")
         report.rows_checked += check_csv(layout.root / "baseline_results.csv", genesis)
         return report
-    rule = Params.load(layout.params).optimizer.settlement_rule
-
-    def transfers(history: History, bills: Sequence[float]) -> list[float]:
-        return closing_transfers(rule, genesis, history, bills)
-
-    reference = _verify_ledger(layout.coordinator_ledger, genesis, report, transfers)
+    transfers, extra = _checks(layout, genesis, resolve)
+    reference = _verify_ledger(layout.coordinator_ledger, genesis, report, transfers, extra=extra, workers=workers)
+    report.finality = finality(reference.blocks).to_json()
     node_ledgers = [p for p in sorted(layout.ledgers.glob("*.ledger")) if p != layout.coordinator_ledger]
     if kind == "cluster":
         missing = sorted(set(genesis.household_ids) - {p.stem for p in node_ledgers})
@@ -65,8 +102,6 @@ def verify_run(run_dir: Path) -> VerifyReport:
     else:
         report.notes.append(f"this {kind} run has only the coordinator's ledger")
     for path in node_ledgers:
-        if path == layout.coordinator_ledger:
-            continue
         records = _read(path)
         for height, (mine, theirs) in enumerate(zip(records, reference.records, strict=False)):
             if mine != theirs:
@@ -103,16 +138,27 @@ def _read(path: Path) -> list[bytes]:
         raise VerifyError(f"{path}: cannot read: {exc}") from exc
 
 
-def _verify_ledger(path: Path, genesis: Genesis, report: VerifyReport, transfers: TransferRule) -> _Reference:
+def _verify_ledger(
+    path: Path,
+    genesis: Genesis,
+    report: VerifyReport,
+    transfers: TransferRule,
+    *,
+    extra: BlockCheck | None = None,
+    workers: int | None = None,
+    complete: bool = True,
+) -> _Reference:
     if not path.exists():
         raise VerifyError(f"{path}: missing")
     records = _read(path)
+    started = time.perf_counter()
     try:
-        result = verify_records(records, genesis, transfers)
+        result = verify_records(records, genesis, transfers, workers=workers, extra=extra)
     except ChainError as exc:
         raise VerifyError(f"{path}: height {exc.height}: {exc.reason}") from exc
+    report.seconds += time.perf_counter() - started
     expected = genesis.steps + 1
-    if result.blocks != expected:
+    if complete and result.blocks != expected:
         raise VerifyError(
             f"{path}: height {result.blocks}: ledger ends after {result.blocks} blocks; a complete run has "
             f"{expected} ({genesis.steps} steps and the closing block)"

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from chain.blocks import Block
 from chain.crypto import Verifier
+from chain.finality import finality
 from chain.genesis import Genesis
 from chain.ledger import read_records
 from chain.reading import read_block
@@ -18,7 +20,7 @@ from ets.bound import gap_to_optimum
 from ets.data import HouseholdData, run_data
 from ets.grid import GridSeries, grid_series
 from ets.params import Params
-from ets.results import StepRecord, read_csv, records_from_blocks, results_frame, write_csv
+from ets.results import read_csv, records_from_blocks, results_frame, write_csv
 from ets.setup import RunLayout, create_run, new_run_dir
 from ets.summary import summarize
 
@@ -57,18 +59,18 @@ def prepare_run(params: Params, results: Path, kind: str) -> PreparedRun:
     return PreparedRun(run_dir, genesis, params, data, grid)
 
 
-def records_from_ledger(prepared: PreparedRun) -> list[StepRecord]:
-    """Step records from the coordinator's ledger (signatures checked again on the way)."""
+def blocks_from_ledger(prepared: PreparedRun) -> list[Block]:
+    """The coordinator's ledger, decoded (signatures checked again on the way)."""
     verifier = Verifier()
     layout = RunLayout(prepared.run_dir)
-    blocks = [read_block(raw, prepared.genesis, verifier)[1] for raw in read_records(layout.coordinator_ledger)]
-    return records_from_blocks(blocks, prepared.genesis)
+    return [read_block(raw, prepared.genesis, verifier)[1] for raw in read_records(layout.coordinator_ledger)]
 
 
-def finish_run(prepared: PreparedRun, records: Sequence[StepRecord], *, quiet: bool) -> dict[str, object]:
-    """Write optimized_results.csv and summary.json; print the comparison unless ``quiet``."""
+def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -> dict[str, object]:
+    """Write optimized_results.csv and summary.json from the run's blocks; print the comparison unless
+    ``quiet``."""
     run_dir = prepared.run_dir
-    optimized = results_frame(records, prepared.genesis)
+    optimized = results_frame(records_from_blocks(blocks, prepared.genesis), prepared.genesis)
     write_csv(optimized, run_dir / "optimized_results.csv")
     baseline = read_csv(run_dir / "baseline_results.csv")
     metrics_path = RunLayout(run_dir).metrics
@@ -77,6 +79,7 @@ def finish_run(prepared: PreparedRun, records: Sequence[StepRecord], *, quiet: b
     summary = summarize(baseline, optimized, metrics)
     gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid)
     summary["optimum"] = gap.to_json()
+    summary["finality"] = finality(blocks).to_json()
     summary["run_dir"] = str(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:

@@ -48,7 +48,7 @@ def build_offer(
         household=genesis.members[index].household,
         soc_kwh=state.soc[index],
         shared_soc_kwh=state.shared_soc[index],
-        production_kwh=tuple(np.maximum(p, 0.0).tolist()),
-        consumption_kwh=tuple(np.maximum(c, 0.0).tolist()),
+        production_kwh=np.maximum(p, 0.0),
+        consumption_kwh=np.maximum(c, 0.0),
         meter=meter,
     )

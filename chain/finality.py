@@ -1,0 +1,56 @@
+"""Finality: a block is final once at least two thirds of the households present in it (those whose offer
+it carries) have acknowledged it in later blocks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chain import codec
+from chain.blocks import Block
+from chain.offers import Ack
+
+QUORUM = 2 / 3
+
+
+@dataclass(frozen=True, slots=True)
+class Finality:
+    final_at: tuple[int | None, ...]
+    """Per block, the height of the block that made it final (None: not final)."""
+
+    @property
+    def lags(self) -> list[int]:
+        """Blocks between each final block and the block that made it final."""
+        return [k - h for h, k in enumerate(self.final_at) if k is not None]
+
+    def to_json(self) -> dict[str, float | int]:
+        lags = sorted(self.lags)
+        return {
+            "blocks": len(self.final_at),
+            "final_blocks": len(lags),
+            "lag_p50_blocks": float(lags[len(lags) // 2]) if lags else 0.0,
+            "lag_max_blocks": max(lags) if lags else 0,
+        }
+
+
+def needed(present: int) -> int:
+    """Acks that make a block with ``present`` offering households final."""
+    return math.ceil(QUORUM * present - 1e-9)
+
+
+def finality(blocks: Sequence[Block]) -> Finality:
+    """When each block became final, from the acks carried by the blocks after it."""
+    counts = [0] * len(blocks)
+    final_at: list[int | None] = [None] * len(blocks)
+    for h, block in enumerate(blocks):
+        if needed(len(block.offers)) == 0:
+            final_at[h] = h
+    for k, block in enumerate(blocks):
+        for raw in block.acks:
+            ack = Ack.decode(codec.unpack(raw)[3])
+            if 0 <= ack.height < k:
+                counts[ack.height] += 1
+                if final_at[ack.height] is None and counts[ack.height] >= needed(len(blocks[ack.height].offers)):
+                    final_at[ack.height] = k
+    return Finality(tuple(final_at))

@@ -12,20 +12,44 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from chain.crypto import Verifier
 from chain.genesis import Genesis
 from chain.ledger import read_records
-from chain.signatures import collect, first_bad_signature
+from chain.signatures import Job, collect
 from chain.verify import verify_records
 from ets.cli import main as cli
+
+_JOBS: list[Job] = []
+
+
+def _verify_slice(first: int, last: int) -> int:
+    verifier = Verifier()
+    part = _JOBS[first:last]
+    for j in part:
+        verifier.verify(j.public, j.signature, j.message)
+    return len(part)
+
+
+def verify_alone(jobs: list[Job], workers: int) -> None:
+    """Ed25519 verification and nothing else: the jobs are in memory before the workers fork, each worker
+    verifies a slice, nothing is decoded or sent but two numbers."""
+    global _JOBS
+    _JOBS = jobs
+    size = -(-len(jobs) // workers)
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        assert sum(pool.map(_verify_slice, range(0, len(jobs), size), range(size, len(jobs) + size, size))) == len(jobs)
 
 
 def make_ledger(root: Path, households: int, steps: int) -> Path:
@@ -53,7 +77,7 @@ def main() -> None:
         raw, full = [], []
         for _ in range(args.repeats):
             started = time.perf_counter()
-            assert first_bad_signature(jobs, cores) is None
+            verify_alone(jobs, cores)
             raw.append(time.perf_counter() - started)
             started = time.perf_counter()
             verify_records(records, genesis, workers=cores)

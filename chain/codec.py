@@ -33,13 +33,15 @@ def pack(obj: Any) -> bytes:
 
 def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
     """Decode bounded msgpack; raise ``DecodeError`` on anything malformed."""
-    if not isinstance(data, bytes | bytearray | memoryview):
-        raise DecodeError(f"expected bytes, got {type(data).__name__}")
+    if type(data) is not bytes:
+        if not isinstance(data, bytearray | memoryview):
+            raise DecodeError(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
     if len(data) > max_bytes:
         raise DecodeError(f"message of {len(data)} bytes exceeds the limit of {max_bytes}")
     try:
         obj = msgpack.unpackb(
-            bytes(data),
+            data,
             raw=False,
             strict_map_key=True,
             max_bin_len=max_bytes,

@@ -87,4 +87,4 @@ def open_envelope(
         raise SignatureError(f"{kind}: signer is not allowed to send it")
     if verifier is not None:
         verifier.verify(signer, signature, signing_bytes(kind, payload))
-    return Envelope(kind, signer, payload, signature, bytes(raw))
+    return Envelope(kind, signer, payload, signature, raw if type(raw) is bytes else bytes(raw))

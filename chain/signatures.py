@@ -100,12 +100,14 @@ def _ranges(records: Sequence[bytes], parts: int) -> list[tuple[int, int]]:
 
 
 class SignatureCheck:
-    """Every signature of ``records``, verified in the background by ``workers`` processes."""
+    """Every signature of ``records``, verified with ``workers`` cores: ``workers - 1`` background processes
+    start at once, and the calling process takes the ranges they have not reached when it asks for the
+    result (it checks the rules meanwhile)."""
 
     def __init__(self, records: Sequence[bytes], workers: int | None = None) -> None:
         global _RECORDS
         self.workers = workers or os.cpu_count() or 1
-        ranges = _ranges(records, max(1, self.workers * 4))
+        ranges = _ranges(records, max(1, self.workers * 8))
         self._pool: ProcessPoolExecutor | None = None
         self._ranges: list[tuple[int, int]] = []
         self._futures: list[Future[tuple[int | None, int]]] = []
@@ -116,7 +118,7 @@ class SignatureCheck:
             return
         _RECORDS = records
         self._ranges = ranges
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("fork"))
+        self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=multiprocessing.get_context("fork"))
         self._futures = [self._pool.submit(_check_range, a, b) for a, b in ranges]
 
     def result(self) -> tuple[int | None, int]:

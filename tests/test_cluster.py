@@ -28,6 +28,16 @@ def test_cluster_run_leaves_every_artefact(cluster_run: Path) -> None:
     assert (metrics["offers"] == 5).all() and (metrics["absent"] == 0).all()
 
 
+def test_blocks_become_final_through_acks(cluster_run: Path) -> None:
+    """Every node acknowledges every block; the acks ride in the next block, which makes it final."""
+    import json
+
+    finality = json.loads((cluster_run / "summary.json").read_text())["finality"]
+    assert finality["blocks"] == 13
+    assert finality["final_blocks"] >= 12  # the closing block has no later block to carry its acks
+    assert finality["lag_max_blocks"] <= 2
+
+
 def test_every_ledger_is_identical(cluster_run: Path) -> None:
     ledgers = sorted((cluster_run / "ledgers").glob("*.ledger"))
     assert len(ledgers) == 6

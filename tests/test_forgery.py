@@ -191,3 +191,56 @@ def test_resolve_catches_a_schedule_the_clearing_would_not_give(run: Path, tmp_p
     verify_ledger_file(path, workers=1)  # the rules alone accept it
     with pytest.raises(VerifyError, match=f"height {STEP}: re-clearing gives a p2p price"):
         verify_ledger_file(path, workers=1, resolve=True)
+
+
+class NodeWire:
+    """In-memory stand-in for a node's sockets: records what it would send and relay."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.relayed: list[bytes] = []
+
+    def send(self, raw: bytes) -> None:
+        self.sent.append(raw)
+
+    def relay(self, raw: bytes) -> None:
+        self.relayed.append(raw)
+
+
+def test_a_node_rejects_replayed_and_foreign_blocks(run: Path, tmp_path: Path) -> None:
+    from node.service import Node, NodeConfig
+    from node.transport import Source
+
+    layout = RunLayout(run)
+    genesis = Genesis.load(layout.genesis)
+    hid = genesis.household_ids[0]
+    from ets.params import Params
+
+    config = NodeConfig(
+        household=hid,
+        genesis=layout.genesis,
+        key=layout.key(hid),
+        params=layout.params,
+        data=Path(Params.load(layout.params).household.data_file),
+        ledger=tmp_path / "node.ledger",
+        coordinator_router="inproc://unused",
+        coordinator_pub="inproc://unused",
+        gossip_bind="inproc://unused",
+    )
+    node = Node(config)
+    wire = NodeWire()
+    records = read_records(layout.coordinator_ledger)
+    assert node.on_control(records[0], Source.COORDINATOR, wire)  # type: ignore[arg-type]
+    assert node.state.height == 1 and len(wire.sent) == 1 and wire.relayed == [records[0]]
+    node.on_control(records[0], Source.GOSSIP, wire)  # type: ignore[arg-type]  # a replay: already stored
+    assert node.state.height == 1 and len(wire.relayed) == 1
+    other = tmp_path / "other"
+    assert (
+        cli("simulate", "--params", str(run.parent.parent / "p.json"), "--results", str(other), "--quiet").exit_code
+        == 0
+    )
+    foreign = read_records(only_run_dir(other) / "ledgers" / "coordinator.ledger")[1]
+    rejected = node.rejected
+    assert not node.on_control(foreign, Source.GOSSIP, wire)  # type: ignore[arg-type]
+    assert node.rejected == rejected + 1 and node.state.height == 1
+    node.ledger.close()

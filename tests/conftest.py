@@ -50,6 +50,22 @@ def child_pids() -> list[int]:
     return out
 
 
+def ledger_beside(run: Path, target: Path, records: list[bytes] | None = None) -> Path:
+    """A run directory at ``target`` with ``run``'s genesis and parameters and a coordinator ledger of
+    ``records`` (none: an empty directory for it); returns the ledger's path."""
+    from chain.ledger import Ledger
+
+    (target / "ledgers").mkdir(parents=True, exist_ok=True)
+    for name in ("genesis.json", "params.json"):
+        (target / name).write_bytes((run / name).read_bytes())
+    path = target / "ledgers" / "coordinator.ledger"
+    if records is not None:
+        with Ledger.open(path) as ledger:
+            for raw in records:
+                ledger.append(raw)
+    return path
+
+
 def only_run_dir(results: Path) -> Path:
     dirs = sorted(results.glob("sim_*"))
     assert len(dirs) == 1, dirs

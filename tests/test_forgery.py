@@ -20,7 +20,7 @@ from chain.reading import read_block
 from coordinator.service import Coordinator, CoordinatorConfig
 from ets.setup import RunLayout
 from ets.verify_run import VerifyError, verify_ledger_file
-from tests.conftest import cli, only_run_dir, write_params
+from tests.conftest import cli, ledger_beside, only_run_dir, write_params
 
 STEP = 3
 
@@ -140,14 +140,7 @@ def test_verify_rejects_a_block_carrying_each_forgery(kind: str, run: Path, tmp_
     offers = (*forged[-1:], *block.offers[1:]) if kind != "duplicate in a step" else (*forged, *block.offers[1:])
     tampered = dataclasses.replace(block, offers=offers, offers_root=merkle_root(offers))
     coordinator_key = SigningKey.load(layout.key("coordinator"))
-    (tmp_path / "ledgers").mkdir()
-    for name in ("genesis.json", "params.json"):
-        (tmp_path / name).write_bytes((run / name).read_bytes())
-    path = tmp_path / "ledgers" / "coordinator.ledger"
-    with Ledger.open(path) as ledger:
-        for raw in records[:STEP]:
-            ledger.append(raw)
-        ledger.append(sign(tampered, coordinator_key).raw)
+    path = ledger_beside(run, tmp_path, [*records[:STEP], sign(tampered, coordinator_key).raw])
     with pytest.raises(VerifyError, match=f"height {STEP}:"):
         verify_ledger_file(path, workers=1)
 
@@ -180,14 +173,9 @@ def test_resolve_catches_a_schedule_the_clearing_would_not_give(run: Path, tmp_p
     price = (block.prices.p2p + block.prices.grid_buy) / 2  # still between the grid prices
     trades = tuple(dataclasses.replace(t, price=price) for t in block.trades)
     tampered = dataclasses.replace(block, prices=dataclasses.replace(block.prices, p2p=price), trades=trades)
-    (tmp_path / "ledgers").mkdir()
-    for name in ("genesis.json", "params.json"):
-        (tmp_path / name).write_bytes((run / name).read_bytes())
-    path = tmp_path / "ledgers" / "coordinator.ledger"
-    with Ledger.open(path) as ledger:
-        for raw in records[:STEP]:
-            ledger.append(raw)
-        ledger.append(sign(tampered, SigningKey.load(layout.key("coordinator"))).raw)
+    path = ledger_beside(
+        run, tmp_path, [*records[:STEP], sign(tampered, SigningKey.load(layout.key("coordinator"))).raw]
+    )
     verify_ledger_file(path, workers=1)  # the rules alone accept it
     with pytest.raises(VerifyError, match=f"height {STEP}: re-clearing gives a p2p price"):
         verify_ledger_file(path, workers=1, resolve=True)

@@ -11,7 +11,7 @@ import pytest
 
 from chain.ledger import MAGIC, Ledger, read_records
 from ets.verify_run import VerifyError, verify_ledger_file
-from tests.conftest import cli, only_run_dir, write_params
+from tests.conftest import cli, ledger_beside, only_run_dir, write_params
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +56,7 @@ def test_clean_ledger_passes(ledger_run: Path) -> None:
 def test_a_thousand_single_byte_flips(ledger_run: Path, tmp_path: Path) -> None:
     original = (ledger_run / "ledgers" / "coordinator.ledger").read_bytes()
     spans = record_spans(original)
-    target = tmp_path / "ledgers" / "coordinator.ledger"
-    target.parent.mkdir()
-    for name in ("genesis.json", "params.json"):
-        (tmp_path / name).write_bytes((ledger_run / name).read_bytes())
+    target = ledger_beside(ledger_run, tmp_path)
     rng = random.Random(5)
     for _ in range(1000):
         data = bytearray(original)
@@ -71,10 +68,7 @@ def test_a_thousand_single_byte_flips(ledger_run: Path, tmp_path: Path) -> None:
 def test_a_thousand_200_byte_overwrites(ledger_run: Path, tmp_path: Path) -> None:
     original = (ledger_run / "ledgers" / "coordinator.ledger").read_bytes()
     spans = record_spans(original)
-    target = tmp_path / "ledgers" / "coordinator.ledger"
-    target.parent.mkdir()
-    for name in ("genesis.json", "params.json"):
-        (tmp_path / name).write_bytes((ledger_run / name).read_bytes())
+    target = ledger_beside(ledger_run, tmp_path)
     rng = random.Random(7)
     for _ in range(1000):
         data = bytearray(original)
@@ -89,9 +83,7 @@ def test_two_hundred_truncations_are_repaired_without_losing_a_block(ledger_run:
     original = source.read_bytes()
     records = read_records(source)
     spans = record_spans(original)
-    for name in ("genesis.json", "params.json"):
-        (tmp_path / name).write_bytes((ledger_run / name).read_bytes())
-    (tmp_path / "ledgers").mkdir()
+    ledger_beside(ledger_run, tmp_path)
     rng = random.Random(11)
     for i in range(200):
         cut = rng.randrange(1, len(original))

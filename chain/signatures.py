@@ -65,6 +65,7 @@ def jobs_of(height: int, raw: bytes) -> list[Job]:
 
 
 def collect(records: Sequence[bytes]) -> list[Job]:
+    """Every signature of every record (``bench/verify.py`` times verifying these alone)."""
     return [job for height, raw in enumerate(records) for job in jobs_of(height, raw)]
 
 
@@ -141,17 +142,3 @@ class SignatureCheck:
             _RECORDS = ()
         bad = [h for h, _ in results if h is not None]
         return (min(bad) if bad else None), sum(n for _, n in results)
-
-
-def first_bad_signature(jobs: Sequence[Job], workers: int | None = None) -> int | None:
-    """Verify already collected jobs on ``workers`` processes (used to measure verification alone)."""
-    workers = workers or os.cpu_count() or 1
-    size = max(1, len(jobs) // max(1, workers * 4))
-    chunks = [list(jobs[i : i + size]) for i in range(0, len(jobs), size)]
-    if workers <= 1 or len(chunks) <= 1:
-        found = [first_bad(c) for c in chunks]
-    else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-            found = list(pool.map(first_bad, chunks))
-    bad = [h for h in found if h is not None]
-    return min(bad) if bad else None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from chain.genesis import Genesis
-from ets.data import run_data, run_window
+from ets.data import HouseholdData, run_data, run_window
 from ets.grid import GridSeries, grid_series
 from ets.market_setup import market_config, storage_of
 from ets.params import Params
@@ -73,9 +73,15 @@ def frame_objective(frame: pd.DataFrame, params: Params, genesis: Genesis) -> fl
 
 
 def gap_to_optimum(
-    genesis: Genesis, params: Params, optimized: pd.DataFrame, baseline: pd.DataFrame, grid: GridSeries | None = None
+    genesis: Genesis,
+    params: Params,
+    optimized: pd.DataFrame,
+    baseline: pd.DataFrame,
+    grid: GridSeries | None = None,
+    data: HouseholdData | None = None,
 ) -> Gap:
-    production, consumption = run_window(genesis, run_data(genesis, params))
+    """The gap; ``grid`` and ``data`` are computed from the parameters unless the caller has them."""
+    production, consumption = run_window(genesis, data or run_data(genesis, params))
     grid = grid or grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
     steps = genesis.steps
     config = market_config(params, genesis.dt_hours, genesis.horizon)

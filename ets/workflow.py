@@ -75,9 +75,8 @@ def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -
     baseline = read_csv(run_dir / "baseline_results.csv")
     metrics_path = RunLayout(run_dir).metrics
     metrics = pd.read_csv(metrics_path) if metrics_path.exists() else None
-    optimized = read_csv(run_dir / "optimized_results.csv")
     summary = summarize(baseline, optimized, metrics)
-    gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid)
+    gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid, prepared.data)
     summary["optimum"] = gap.to_json()
     summary["finality"] = finality(blocks).to_json()
     summary["run_dir"] = str(run_dir)

@@ -104,18 +104,6 @@ class Flows:
     curtailed: Array
     unserved: Array
 
-    def net_before_trading(self) -> Array:
-        """What each household brings to the community bus before any trade (kWh; negative = needs)."""
-        result: Array = (
-            self.production
-            - self.consumption
-            + self.discharge
-            + self.shared_discharge
-            - self.charge
-            - self.shared_charge
-        )
-        return result
-
 
 def share_capacity(wish: Array, limit_kwh: float) -> tuple[Array, Array]:
     """Grant ``wish`` within a community ``limit_kwh``, cutting everyone pro rata.

@@ -34,53 +34,77 @@ class Beacon:
 
 @dataclass(frozen=True, slots=True)
 class Hello:
-    """A household reports for duty: where its gossip publisher listens and how far its ledger goes."""
+    """A household reports for duty, and keeps reporting as its heartbeat.
+
+    It names where its gossip publisher and its catch-up server listen and how far its ledger goes.
+    ``time_ms`` is the sender's clock: the coordinator keeps only a household's newest hello, so an old
+    one replayed cannot point the others at an endpoint the household has left.
+    """
 
     KIND: ClassVar[str] = "hello"
     chain_id: Hash
     household: HouseholdId
     gossip_endpoint: str
+    sync_endpoint: str
     height: int
     """Number of blocks in the household's ledger."""
+    time_ms: int
 
     def encode(self) -> bytes:
-        return codec.pack([self.chain_id, self.household, self.gossip_endpoint, self.height])
+        return codec.pack(
+            [self.chain_id, self.household, self.gossip_endpoint, self.sync_endpoint, self.height, self.time_ms]
+        )
 
     @classmethod
     def decode(cls, payload: bytes) -> Hello:
-        chain_id, household, endpoint, height = codec.fields(codec.unpack(payload), 4, "hello")
+        chain_id, household, gossip, sync, height, time_ms = codec.fields(codec.unpack(payload), 6, "hello")
         return cls(
             codec.as_bytes(chain_id, "hello.chain_id", size=HASH_BYTES),
             codec.as_str(household, "hello.household"),
-            codec.as_str(endpoint, "hello.gossip_endpoint", max_len=MAX_ENDPOINT),
+            codec.as_str(gossip, "hello.gossip_endpoint", max_len=MAX_ENDPOINT),
+            codec.as_str(sync, "hello.sync_endpoint", max_len=MAX_ENDPOINT),
             codec.as_int(height, "hello.height"),
+            codec.as_int(time_ms, "hello.time_ms"),
         )
 
 
 @dataclass(frozen=True, slots=True)
+class Peer:
+    """Where a household can be reached by the others."""
+
+    household: HouseholdId
+    gossip_endpoint: str
+    sync_endpoint: str
+
+
+@dataclass(frozen=True, slots=True)
 class Start:
-    """The coordinator releases the start barrier and names every household's gossip endpoint."""
+    """The coordinator releases the start barrier, and later announces any change of address.
+
+    It names every present household's gossip publisher and catch-up server.
+    """
 
     KIND: ClassVar[str] = "start"
     chain_id: Hash
-    peers: tuple[tuple[HouseholdId, str], ...]
+    peers: tuple[Peer, ...]
 
     def encode(self) -> bytes:
-        return codec.pack([self.chain_id, [list(p) for p in self.peers]])
+        return codec.pack([self.chain_id, [[p.household, p.gossip_endpoint, p.sync_endpoint] for p in self.peers]])
 
     @classmethod
     def decode(cls, payload: bytes) -> Start:
         chain_id, peers = codec.fields(codec.unpack(payload), 2, "start")
-        pairs = []
+        out = []
         for p in codec.as_list(peers, "start.peers", max_len=100_000):
-            hid, endpoint = codec.fields(p, 2, "start.peers[]")
-            pairs.append(
-                (
+            hid, gossip, sync = codec.fields(p, 3, "start.peers[]")
+            out.append(
+                Peer(
                     codec.as_str(hid, "start.peers.id"),
-                    codec.as_str(endpoint, "start.peers.endpoint", max_len=MAX_ENDPOINT),
+                    codec.as_str(gossip, "start.peers.gossip_endpoint", max_len=MAX_ENDPOINT),
+                    codec.as_str(sync, "start.peers.sync_endpoint", max_len=MAX_ENDPOINT),
                 )
             )
-        return cls(codec.as_bytes(chain_id, "start.chain_id", size=HASH_BYTES), tuple(pairs))
+        return cls(codec.as_bytes(chain_id, "start.chain_id", size=HASH_BYTES), tuple(out))
 
 
 @dataclass(frozen=True, slots=True)

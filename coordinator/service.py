@@ -2,9 +2,15 @@
 
 Start barrier: it publishes beacons until every household has said hello over its ROUTER (a hello is
 only sent once the household's subscription has delivered a beacon), then releases everyone with the
-list of gossip endpoints. Each step: announce, collect offers until all arrived or the deadline
-passed, clear, seal, append to its own ledger (fsync), publish. Acks are carried by later blocks.
-Catch-up requests are answered from the ledger. Bad input is logged, counted and dropped.
+list of gossip endpoints. Each step: announce, collect offers until every live household offered
+or the deadline passed, clear, seal, append to its own ledger (fsync), publish. Acks are carried by
+later blocks. Catch-up requests are answered from the ledger. Bad input is logged, counted and
+dropped; a connection that keeps sending it is ignored.
+
+Liveness: households send hellos as heartbeats; one not heard from for ``heartbeat_timeout_s`` is
+not waited for, so a crashed or paused node costs the others nothing but its absence. When a
+household's addresses change (it restarted) everyone is told. A restarted coordinator resumes from
+its ledger: its barrier waits for the households' heartbeats, then opens the next step again.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -19,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from chain.control import Beacon, Bye, End, GetBlocks, Hello, Start, StepOpen
+from chain.control import Beacon, Bye, End, GetBlocks, Hello, Peer, Start, StepOpen
 from chain.crypto import SigningKey, Verifier
-from chain.errors import ChainError, InputError, PeerError
+from chain.errors import ChainError, InputError, PeerError, ReplayError
 from chain.genesis import Genesis, HouseholdId
 from chain.ledger import Ledger
 from chain.messages import HOUSEHOLD_KINDS, sign
@@ -30,6 +37,8 @@ from chain.reading import read_block, read_signed
 from chain.state import ChainState
 from coordinator.core import CoordinatorCore, OfferBox
 from coordinator.transport import CoordinatorTransport
+from ets.curve import CurveIdentity
+from ets.drops import Drops
 from ets.grid import GridSeries, grid_series
 from ets.market_setup import market_for
 from ets.params import Params
@@ -37,6 +46,7 @@ from ets.params import Params
 log = logging.getLogger("ets.coordinator")
 
 BEACON_INTERVAL_S = 0.1
+"""How often beacons go out at the start barrier."""
 END_REPEAT_S = 0.25
 
 
@@ -50,6 +60,7 @@ class CoordinatorConfig:
     pub_bind: str
     endpoints_file: Path | None = None
     metrics_file: Path | None = None
+    secure: bool = False
     exit_with_parent: bool = False
 
 
@@ -85,29 +96,45 @@ class Coordinator:
             env, block = read_block(raw, g, self.verifier)
             self.core.accept(env, block)
         self.routes: dict[HouseholdId, bytes] = {}
-        self.gossip: dict[HouseholdId, str] = {}
+        self.peers: dict[HouseholdId, Peer] = {}
+        self.hello_ms: dict[HouseholdId, int] = {}
+        self.last_seen: dict[HouseholdId, float] = {}
         self.byes: set[HouseholdId] = set()
-        self.rejected = 0
+        self.drops = Drops(log, self.params.network.max_bad_frames)
         self.metrics: list[StepMetrics] = []
         self.stopping = False
         self._started = False
+        self._beacons = 0
+        self._open: bytes | None = None
+        """The signed announcement of the step being collected."""
         self._parent = os.getppid()
 
     @property
     def state(self) -> ChainState:
         return self.core.state
 
+    @property
+    def rejected(self) -> int:
+        return self.drops.total
+
+    def live(self) -> set[HouseholdId]:
+        """Households heard from within the heartbeat timeout that have not said goodbye."""
+        since = time.monotonic() - self.params.network.heartbeat_timeout_s
+        return {h for h, t in self.last_seen.items() if t >= since and h not in self.byes}
+
     # -- incoming messages --------------------------------------------------------------------------
 
     def handle(self, transport: CoordinatorTransport, identity: bytes, raw: bytes, box: OfferBox | None) -> None:
         """One frame from a household; anything invalid is counted and dropped."""
+        if self.drops.ignoring(identity):
+            return
         try:
             env, message = read_signed(raw, self.genesis, self.verifier, HOUSEHOLD_KINDS)
+            household = getattr(message, "household", None)
             if isinstance(message, Hello):
-                self.routes[message.household] = identity
-                self.gossip[message.household] = message.gossip_endpoint
-                if self._started:
-                    transport.send_to(identity, self._start_message())
+                self.on_hello(transport, identity, message)
+                if box is not None and message.household not in box.offers and self._open is not None:
+                    transport.send_to(identity, self._open)  # it (re)joined after the step was announced
             elif isinstance(message, Offer):
                 if box is None:
                     raise PeerError(f"offer from {message.household!r} outside an open step")
@@ -121,41 +148,83 @@ class Coordinator:
                     transport.send_to(identity, record)
             elif isinstance(message, Bye):
                 self.byes.add(message.household)
+            if household is not None:
+                self.last_seen[household] = time.monotonic()
         except PeerError as exc:
-            self.rejected += 1
-            log.warning("dropped message: %s", exc)
+            self.drops.drop("router", exc, peer=identity)
+
+    def on_hello(self, transport: CoordinatorTransport, identity: bytes, hello: Hello) -> None:
+        """Record a household's heartbeat; tell everyone when its addresses changed."""
+        h = hello.household
+        if hello.time_ms <= self.hello_ms.get(h, -1):
+            raise ReplayError(f"hello from {h!r} is not newer than the last one")
+        self.hello_ms[h] = hello.time_ms
+        self.routes[h] = identity
+        peer = Peer(h, hello.gossip_endpoint, hello.sync_endpoint)
+        if self.peers.get(h) == peer:
+            return
+        self.peers[h] = peer
+        if self._started:
+            transport.publish(self._start_message())
 
     def _start_message(self) -> bytes:
-        peers = tuple((h, self.gossip[h]) for h in self.genesis.household_ids if h in self.gossip)
+        peers = tuple(self.peers[h] for h in self.genesis.household_ids if h in self.peers)
         return sign(Start(self.genesis.chain_id, peers), self.key).raw
+
+    def _beacon(self, transport: CoordinatorTransport) -> None:
+        transport.publish(sign(Beacon(self.genesis.chain_id, self._beacons), self.key).raw)
+        self._beacons += 1
 
     # -- phases -------------------------------------------------------------------------------------
 
     def barrier(self, transport: CoordinatorTransport) -> bool:
-        """Wait until every household said hello; False if the start timeout passed first."""
-        deadline = time.monotonic() + self.params.network.start_timeout_s
-        seq = 0
+        """Wait until the households are present; False if the start timeout passed first.
+
+        A fresh run starts when every household said hello, or ``start_grace_s`` after the quorum
+        (``start_quorum``) did. A resumed run (blocks in the ledger) waits at most ``start_grace_s``
+        for heartbeats: the households are running already, and the absent ones act alone.
+        """
+        net = self.params.network
         ids = set(self.genesis.household_ids)
+        resuming = self.state.height > 0
+        quorum = 0 if resuming else math.ceil(net.start_quorum * len(ids))
+        begun = time.monotonic()
+        deadline = begun + net.start_timeout_s
+        quorum_at: float | None = begun if resuming else None
         while not self.stopping and time.monotonic() < deadline:
-            transport.publish(sign(Beacon(self.genesis.chain_id, seq), self.key).raw)
-            seq += 1
+            self._beacon(transport)
             until = time.monotonic() + BEACON_INTERVAL_S
             while time.monotonic() < until:
                 for identity, raw in transport.receive(20):
                     self.handle(transport, identity, raw, None)
-            if ids <= set(self.routes):
+            present = ids & set(self.routes)
+            if present == ids:
+                break
+            if quorum_at is None and len(present) >= max(quorum, 1):
+                quorum_at = time.monotonic()
+            if quorum_at is not None and time.monotonic() - quorum_at >= net.start_grace_s:
                 break
             if self._check_parent():
                 return False
-        missing = ids - set(self.routes)
-        if missing:
-            log.error("start barrier: no hello from %s", ", ".join(sorted(missing)))
+        present = ids & set(self.routes)
+        if len(present) < max(quorum, 1 if not resuming else 0) or self.stopping:
+            log.error("start barrier: no hello from %s", ", ".join(sorted(ids - present)))
             return False
         self._started = True
+        transport.publish(self._start_message())
         start = self._start_message()
         for identity in self.routes.values():
             transport.send_to(identity, start)
-        log.info("all %d households present; starting at step %d", len(ids), self.state.last_step + 1)
+        missing = ids - present
+        where = "resuming" if resuming else "starting"
+        log.info(
+            "%d of %d households present; %s at step %d%s",
+            len(present),
+            len(ids),
+            where,
+            self.state.last_step + 1,
+            f" without {', '.join(sorted(missing))}" if missing else "",
+        )
         return True
 
     def run_step(self, transport: CoordinatorTransport, step: int) -> None:
@@ -187,16 +256,32 @@ class Coordinator:
         )
 
     def collect_offers(self, transport: CoordinatorTransport, step: int) -> OfferBox:
-        """Open ``step`` and gather offers until every household offered or the deadline passed."""
+        """Open ``step`` and gather offers until every live household offered or the deadline passed.
+
+        Waiting frames are read first, so heartbeats that queued up during the last solve count.
+        """
         g = self.genesis
+        net = self.params.network
+        for identity, raw in transport.receive(0):
+            self.handle(transport, identity, raw, None)
         box = self.core.open(step)
-        timeout = self.params.network.offer_timeout_s
-        transport.publish(sign(StepOpen(g.chain_id, step, self.state.height, round(timeout * 1000)), self.key).raw)
-        deadline = time.monotonic() + timeout
+        timeout = net.offer_timeout_s
+        self._open = sign(StepOpen(g.chain_id, step, self.state.height, round(timeout * 1000)), self.key).raw
+        transport.publish(self._open)
+        now = time.monotonic()
+        deadline = now + timeout
+        next_beacon = now + net.heartbeat_interval_s
         while not box.complete() and not self.stopping:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 break
+            live = self.live()
+            if live and live <= set(box.offers):
+                break
+            if now >= next_beacon:
+                self._beacon(transport)
+                next_beacon = now + net.heartbeat_interval_s
             for identity, raw in transport.receive(min(50, max(1, int(left * 1000)))):
                 self.handle(transport, identity, raw, box)
         return box
@@ -224,7 +309,10 @@ class Coordinator:
 
     def run(self) -> int:
         cfg = self.config
-        transport = CoordinatorTransport(cfg.router_bind, cfg.pub_bind)
+        curve = None
+        if cfg.secure:
+            curve = CurveIdentity.of(self.key, self.genesis.keys)
+        transport = CoordinatorTransport(cfg.router_bind, cfg.pub_bind, curve)
         try:
             if cfg.endpoints_file is not None:
                 _write_atomic(

@@ -1,23 +1,29 @@
 """The coordinator's ZeroMQ sockets: a ROUTER for what households send, a PUB for what everyone hears.
 
 Nothing else in the coordinator touches ZeroMQ; it receives raw frames and hands them on undecoded.
+With a ``CurveIdentity`` both sockets are CURVE servers that admit genesis keys only.
 """
 
 from __future__ import annotations
 
 import zmq
 
+from ets.curve import CurveIdentity, start_authenticator
 from ets.sockets import configure
 
 
 class CoordinatorTransport:
-    def __init__(self, router_bind: str, pub_bind: str) -> None:
+    def __init__(self, router_bind: str, pub_bind: str, curve: CurveIdentity | None = None) -> None:
         self.ctx = zmq.Context()
+        self.auth = start_authenticator(self.ctx, curve) if curve is not None else None
         self.router = self.ctx.socket(zmq.ROUTER)
         configure(self.router)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.pub = self.ctx.socket(zmq.PUB)
         configure(self.pub)
+        if curve is not None:
+            curve.serve(self.router)
+            curve.serve(self.pub)
         self.router.bind(router_bind)
         self.pub.bind(pub_bind)
         self.poller = zmq.Poller()
@@ -64,4 +70,6 @@ class CoordinatorTransport:
     def close(self) -> None:
         self.router.close(linger=0)
         self.pub.close(linger=0)
+        if self.auth is not None:
+            self.auth.stop()
         self.ctx.term()

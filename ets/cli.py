@@ -99,17 +99,35 @@ def main() -> None:
 
 @main.command()
 @run_options
+@click.option("--secure", is_flag=True, help="CurveZMQ between the processes, with an allow-list of the genesis keys.")
+@click.option(
+    "--chaos",
+    default="",
+    metavar="PLAN",
+    help="Faults to inject, e.g. 'kill:h3@20,pause:h5@30-40,kill:coordinator@50' (see README, Faults).",
+)
 @_fail_cleanly
-def run(results: Path, quiet: bool, **options: Any) -> None:
-    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
+def run(results: Path, quiet: bool, secure: bool, chaos: str, **options: Any) -> None:
+    """Launch a local cluster (a coordinator and a node per household) and compare with the baseline."""
+    from ets.chaos.spec import Action, parse_chaos
     from ets.launcher import run_cluster
+    from ets.setup import run_household_ids
     from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
+    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps)
+    if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
+        raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
     prepared = prepare_run(params, results, "cluster")
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
-            run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
+            run_cluster(
+                prepared.run_dir,
+                prepared.genesis,
+                on_block=lambda h: advance(h + 1),
+                secure=secure,
+                chaos=faults,
+            )
     except KeyboardInterrupt:
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
         sys.exit(130)
@@ -191,16 +209,31 @@ def _setup_logging(name: str) -> None:
     )
 
 
+SECURE_HELP = "CurveZMQ with an allow-list of the genesis keys (default: on unless every address is loopback)."
+
+
 @main.command()
 @click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
 @click.option("--household", required=True, help="This node's household id.")
 @click.option("--router", required=True, help="Coordinator's ROUTER endpoint, e.g. tcp://10.0.0.1:5555.")
 @click.option("--pub", required=True, help="Coordinator's PUB endpoint.")
 @click.option("--gossip-bind", default="tcp://127.0.0.1:*", show_default=True, help="Where this node publishes.")
+@click.option("--sync-bind", default="tcp://127.0.0.1:*", show_default=True, help="Where peers ask it for blocks.")
+@click.option("--secure/--no-secure", default=None, help=SECURE_HELP)
 @click.option("--exit-with-parent", is_flag=True, help="Leave when the launching process is gone.")
 @_fail_cleanly
-def node(run_dir: Path, household: str, router: str, pub: str, gossip_bind: str, exit_with_parent: bool) -> None:
+def node(
+    run_dir: Path,
+    household: str,
+    router: str,
+    pub: str,
+    gossip_bind: str,
+    sync_bind: str,
+    secure: bool | None,
+    exit_with_parent: bool,
+) -> None:
     """Run one household node."""
+    from ets.curve import secure_by_default
     from ets.params import Params
     from ets.setup import RunLayout
     from node.service import NodeConfig, run_node
@@ -208,6 +241,8 @@ def node(run_dir: Path, household: str, router: str, pub: str, gossip_bind: str,
     _setup_logging(household)
     layout = RunLayout(run_dir)
     params = Params.load(layout.params)
+    if secure is None:
+        secure = secure_by_default([router, pub, gossip_bind, sync_bind])
     config = NodeConfig(
         household=household,
         genesis=layout.genesis,
@@ -218,6 +253,8 @@ def node(run_dir: Path, household: str, router: str, pub: str, gossip_bind: str,
         coordinator_router=router,
         coordinator_pub=pub,
         gossip_bind=gossip_bind,
+        sync_bind=sync_bind,
+        secure=secure,
         exit_with_parent=exit_with_parent,
     )
     sys.exit(run_node(config))
@@ -227,11 +264,13 @@ def node(run_dir: Path, household: str, router: str, pub: str, gossip_bind: str,
 @click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
 @click.option("--router-bind", default="tcp://127.0.0.1:*", show_default=True)
 @click.option("--pub-bind", default="tcp://127.0.0.1:*", show_default=True)
+@click.option("--secure/--no-secure", default=None, help=SECURE_HELP)
 @click.option("--exit-with-parent", is_flag=True, help="Leave when the launching process is gone.")
 @_fail_cleanly
-def coordinator(run_dir: Path, router_bind: str, pub_bind: str, exit_with_parent: bool) -> None:
+def coordinator(run_dir: Path, router_bind: str, pub_bind: str, secure: bool | None, exit_with_parent: bool) -> None:
     """Run the coordinator."""
     from coordinator.service import CoordinatorConfig, run_coordinator
+    from ets.curve import secure_by_default
     from ets.setup import RunLayout
 
     _setup_logging("coordinator")
@@ -245,6 +284,7 @@ def coordinator(run_dir: Path, router_bind: str, pub_bind: str, exit_with_parent
         pub_bind=pub_bind,
         endpoints_file=layout.endpoints,
         metrics_file=layout.metrics,
+        secure=secure_by_default([router_bind, pub_bind]) if secure is None else secure,
         exit_with_parent=exit_with_parent,
     )
     sys.exit(run_coordinator(config))

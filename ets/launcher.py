@@ -2,7 +2,8 @@
 
 The launcher writes keys and genesis, starts the coordinator, waits for the endpoints it bound, starts
 the nodes, shows progress by listening to the coordinator's publisher like any other subscriber, and
-ends every process it started by its pid (on success, on error and on Ctrl-C).
+ends every process it started by its pid (on success, on error and on Ctrl-C). With ``--chaos`` it
+kills, pauses, restarts and late-starts processes as the steps open (see ``ets.chaos``).
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from pathlib import Path
 import zmq
 
 from chain import codec
+from chain.crypto import SigningKey
 from chain.errors import EtsError
 from chain.genesis import Genesis
+from ets.chaos.driver import ChaosDriver
+from ets.chaos.spec import Fault
+from ets.curve import CurveIdentity
 from ets.setup import RunLayout
 from ets.sockets import configure
 
@@ -51,9 +56,11 @@ def _spawn(name: str, args: list[str], log: Path) -> Proc:
 
 
 def stop_all(procs: list[Proc], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM each process still running (by pid), then SIGKILL what is left after ``grace_s``."""
+    """SIGTERM each process still running (by pid; paused ones are continued first), then SIGKILL what
+    is left after ``grace_s``."""
     for p in procs:
         if p.popen.poll() is None:
+            p.popen.send_signal(signal.SIGCONT)
             p.popen.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     for p in procs:
@@ -78,58 +85,113 @@ def _wait_for_endpoints(layout: RunLayout, coordinator: Proc) -> dict[str, str]:
     )
 
 
-def run_cluster(run_dir: Path, genesis: Genesis, on_block: Callable[[int], None] | None = None) -> None:
+class Cluster:
+    """The processes of a local run by name, each one restartable with the arguments it first had.
+
+    The coordinator is restarted on the endpoints it bound first, so the nodes' connections find it again.
+    """
+
+    def __init__(self, run_dir: Path, genesis: Genesis, secure: bool, host: str = "127.0.0.1") -> None:
+        self.run_dir = run_dir
+        self.layout = RunLayout(run_dir)
+        self.genesis = genesis
+        self.secure = secure
+        self.host = host
+        self.procs: dict[str, Proc] = {}
+        self.args: dict[str, list[str]] = {}
+        self.endpoints: dict[str, str] = {}
+
+    @property
+    def coordinator(self) -> Proc:
+        return self.procs["coordinator"]
+
+    def all(self) -> list[Proc]:
+        return list(self.procs.values())
+
+    def _security(self) -> str:
+        return "--secure" if self.secure else "--no-secure"
+
+    def start_coordinator(self) -> dict[str, str]:
+        host = self.host
+        common = ["--run-dir", str(self.run_dir), self._security(), "--exit-with-parent"]
+        self.args["coordinator"] = _command(
+            "coordinator", "--router-bind", f"tcp://{host}:*", "--pub-bind", f"tcp://{host}:*", *common
+        )
+        self.start("coordinator")
+        self.endpoints = _wait_for_endpoints(self.layout, self.coordinator)
+        self.args["coordinator"] = _command(
+            "coordinator", "--router-bind", self.endpoints["router"], "--pub-bind", self.endpoints["pub"], *common
+        )
+        return self.endpoints
+
+    def add_node(self, hid: str) -> None:
+        host, ep = self.host, self.endpoints
+        self.args[hid] = _command(
+            "node",
+            "--run-dir",
+            str(self.run_dir),
+            "--household",
+            hid,
+            "--router",
+            ep["router"],
+            "--pub",
+            ep["pub"],
+            "--gossip-bind",
+            f"tcp://{host}:*",
+            "--sync-bind",
+            f"tcp://{host}:*",
+            self._security(),
+            "--exit-with-parent",
+        )
+
+    def start(self, name: str) -> None:
+        self.procs[name] = _spawn(name, self.args[name], self.layout.log(name))
+
+    def kill(self, name: str) -> None:
+        """SIGKILL ``name`` by pid and reap it."""
+        p = self.procs[name]
+        if p.popen.poll() is None:
+            p.popen.kill()
+            p.popen.wait()
+
+    def send_signal(self, name: str, signum: signal.Signals) -> None:
+        p = self.procs[name]
+        if p.popen.poll() is None:
+            p.popen.send_signal(signum)
+
+
+def run_cluster(
+    run_dir: Path,
+    genesis: Genesis,
+    on_block: Callable[[int], None] | None = None,
+    *,
+    secure: bool = False,
+    chaos: tuple[Fault, ...] = (),
+) -> None:
     """Start the coordinator and a node per household for a prepared run directory; wait for the end.
 
-    Raises ``ClusterError`` if any process fails; every process is ended before this returns.
+    ``chaos`` faults are injected as the steps open. Raises ``ClusterError`` if any process fails
+    (one crashed on purpose aside); every process is ended before this returns.
     """
-    layout = RunLayout(run_dir)
-    host = "127.0.0.1"
-    procs: list[Proc] = []
+    cluster = Cluster(run_dir, genesis, secure)
+    driver = ChaosDriver(chaos, cluster, cluster.layout.log("chaos") if chaos else None)
     try:
-        coordinator = _spawn(
-            "coordinator",
-            _command(
-                "coordinator",
-                "--run-dir",
-                str(run_dir),
-                "--router-bind",
-                f"tcp://{host}:*",
-                "--pub-bind",
-                f"tcp://{host}:*",
-                "--exit-with-parent",
-            ),
-            layout.log("coordinator"),
-        )
-        procs.append(coordinator)
-        endpoints = _wait_for_endpoints(layout, coordinator)
+        endpoints = cluster.start_coordinator()
         for hid in genesis.household_ids:
-            args = _command(
-                "node",
-                "--run-dir",
-                str(run_dir),
-                "--household",
-                hid,
-                "--router",
-                endpoints["router"],
-                "--pub",
-                endpoints["pub"],
-                "--gossip-bind",
-                f"tcp://{host}:*",
-                "--exit-with-parent",
-            )
-            procs.append(_spawn(hid, args, layout.log(hid)))
-        _watch(procs, endpoints["pub"], on_block)
-        failed = [p for p in procs if p.popen.returncode != 0]
+            cluster.add_node(hid)
+            if hid not in driver.held_back:
+                cluster.start(hid)
+        _watch(cluster, driver, endpoints["pub"], on_block)
+        failed = [p for p in cluster.all() if p.popen.returncode != 0 and p.name not in driver.crashed]
         if failed:
             names = ", ".join(f"{p.name} (exit {p.popen.returncode}, log {p.log})" for p in failed)
             raise ClusterError(f"process(es) failed: {names}")
     finally:
-        stop_all(procs)
+        stop_all(cluster.all())
 
 
-def _watch(procs: list[Proc], pub: str, on_block: Callable[[int], None] | None) -> None:
-    """Wait for every process to end, reporting block heights from the coordinator's publisher.
+def _watch(cluster: Cluster, driver: ChaosDriver, pub: str, on_block: Callable[[int], None] | None) -> None:
+    """Wait for every process to end, reporting block heights and driving faults from the steps announced.
 
     If the coordinator fails, the nodes are stopped rather than left to time out.
     """
@@ -137,33 +199,42 @@ def _watch(procs: list[Proc], pub: str, on_block: Callable[[int], None] | None) 
     sub = ctx.socket(zmq.SUB)
     configure(sub)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
+    if cluster.secure:
+        key = SigningKey.load(cluster.layout.key("coordinator"))
+        CurveIdentity.of(key, ()).connect_to(sub, cluster.genesis.coordinator_key)
     sub.connect(pub)
     try:
-        while any(p.popen.poll() is None for p in procs):
-            if procs[0].popen.poll() not in (None, 0):
-                stop_all(procs[1:])
+        while any(p.popen.poll() is None for p in cluster.all()) or driver.pending:
+            if cluster.coordinator.popen.poll() not in (None, 0) and not driver.holding("coordinator"):
+                stop_all(cluster.all())
                 return
-            if sub.poll(100):
-                while True:
-                    try:
-                        raw = sub.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
-                    height = _block_height(raw)
-                    if height is not None and on_block is not None:
-                        on_block(height)
+            driver.tick()
+            if not sub.poll(100):
+                continue
+            while True:
+                try:
+                    raw = sub.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                kind, number = _progress_of(raw)
+                if kind == "step":
+                    driver.step_opened(number)
+                elif kind == "block" and on_block is not None:
+                    on_block(number)
     finally:
         sub.close(linger=0)
         ctx.term()
 
 
-def _block_height(raw: bytes) -> int | None:
-    """The height of a published block, read without verification (progress display only)."""
+def _progress_of(raw: bytes) -> tuple[str, int]:
+    """("block", height) or ("step", step) of a published message, read without verification (progress only)."""
     try:
         _, kind, _, payload, _ = codec.unpack(raw)
-        if kind != "block":
-            return None
-        height = codec.unpack(payload)[1]
-        return int(height)
+        fields = codec.unpack(payload)
+        if kind == "block":
+            return "block", int(fields[1])
+        if kind == "step":
+            return "step", int(fields[1])
     except (EtsError, ValueError, TypeError, IndexError):
-        return None
+        pass
+    return "", -1

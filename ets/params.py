@@ -201,6 +201,21 @@ class NetworkParams:
         60.0, "A node gives up when it hears nothing from the network this long.", unit="s", lo=1, hi=86400
     )
     gossip_fanout: int = param(2, "Peers each node subscribes to for block relay.", lo=0, hi=64)
+    heartbeat_interval_s: float = param(
+        1.0, "How often a node tells the coordinator it is alive.", unit="s", lo=0.05, hi=600
+    )
+    heartbeat_timeout_s: float = param(
+        5.0, "A household not heard from this long is not waited for in a step.", unit="s", lo=0.1, hi=3600
+    )
+    start_quorum: float = param(
+        1.0, "Share of the households that must be present before the first step.", unit="1", lo=0.0, hi=1.0
+    )
+    start_grace_s: float = param(
+        5.0, "Once the quorum is present (or when resuming), how long to wait for the rest.", unit="s", lo=0, hi=3600
+    )
+    max_bad_frames: int = param(
+        1000, "Bad frames after which a connection is ignored for the rest of the run.", lo=1, hi=10**9
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,19 +117,24 @@ def household_batteries(params: Params, ids: list[str]) -> list[tuple[BatterySpe
     return out
 
 
-def create_run(params: Params, run_dir: Path) -> Genesis:
-    """Write params.json, a key per household and one for the coordinator, and genesis.json."""
-    layout = RunLayout(run_dir)
-    for d in (layout.keys, layout.ledgers, layout.logs):
-        d.mkdir(parents=True, exist_ok=True)
-    params.save(layout.params)
+def run_household_ids(params: Params) -> list[str]:
+    """The households a run of ``params`` has: the first ``max_households`` ids of the data file."""
     data_file = Path(params.household.data_file)
     known = household_ids(data_file)
     if params.household.max_households > len(known):
         raise InputError(
             f"{data_file}: asked for {params.household.max_households} households, the file has {len(known)}"
         )
-    ids = known[: params.household.max_households]
+    return list(known[: params.household.max_households])
+
+
+def create_run(params: Params, run_dir: Path) -> Genesis:
+    """Write params.json, a key per household and one for the coordinator, and genesis.json."""
+    layout = RunLayout(run_dir)
+    for d in (layout.keys, layout.ledgers, layout.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    params.save(layout.params)
+    ids = run_household_ids(params)
     members = []
     for hid, (battery, shared) in zip(ids, household_batteries(params, ids), strict=True):
         key = SigningKey.generate()

@@ -5,6 +5,12 @@ it (coordinator signature, parent hash, its own offer byte for byte, physics of 
 totals), appends it to its ledger with fsync, acknowledges it and relays it to its peers. A node that
 falls behind asks the coordinator for the blocks it missed. Bad input from the network is logged,
 counted and dropped.
+
+Liveness and recovery: once it has heard the coordinator, a node sends a hello every heartbeat interval
+(its addresses and height), so a restarted coordinator finds it again and a silent one is not waited
+for. A restarted node rebuilds its state from its own ledger (a torn tail is cut off and kept aside)
+and catches up from the coordinator and from a peer's sync server, whichever answers; blocks relayed
+by peers are checked like any other, so a node cut off from the coordinator alone still gets them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 
 from chain.blocks import Block
-from chain.control import Beacon, Bye, End, GetBlocks, Hello, Start, StepOpen
+from chain.control import Bye, End, GetBlocks, Hello, Peer, Start, StepOpen
 from chain.crypto import SigningKey, Verifier
 from chain.envelope import Envelope
 from chain.errors import ChainError, InputError, PeerError, ProtocolError
@@ -30,7 +36,9 @@ from chain.offers import Ack
 from chain.reading import read_block, read_signed
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
+from ets.curve import CurveIdentity
 from ets.data import run_data
+from ets.drops import Drops
 from ets.params import Params
 from node.offer import build_offer
 from node.state import StepMachine
@@ -38,9 +46,10 @@ from node.transport import NodeTransport, Source
 
 log = logging.getLogger("ets.node")
 
-HELLO_INTERVAL_S = 0.5
 CATCHUP_INTERVAL_S = 0.5
 MAX_BUFFERED_BLOCKS = 4096
+SYNC_BATCH = 256
+"""Blocks sent for one catch-up request (the asker asks again for the rest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,8 @@ class NodeConfig:
     coordinator_router: str
     coordinator_pub: str
     gossip_bind: str
+    sync_bind: str = "tcp://127.0.0.1:*"
+    secure: bool = False
     exit_with_parent: bool = False
 
 
@@ -79,18 +90,23 @@ class Node:
         self.ledger = Ledger.open(config.ledger)
         self.state = genesis_state(g)
         self.history = History(g)
+        self.sent_offers: dict[int, bytes] = {}
         for raw in self.ledger.records:
             self._apply(*read_block(raw, self.genesis, self.verifier), store=False)
+        if self.ledger.records:
+            log.info("resumed from the ledger at height %d", self.state.height)
         self.machine = StepMachine(step=self.state.last_step)
         self.buffered: dict[int, tuple[Envelope, Block]] = {}
-        self.sent_offers: dict[int, bytes] = {}
         self.final_height: int | None = None
         self.pending_open: StepOpen | None = None
-        self.started = False
-        self.rejected = 0
+        self.drops = Drops(log, self.params.network.max_bad_frames)
         self.stopping = False
         self._last_catchup = 0.0
         self._parent = os.getppid()
+
+    @property
+    def rejected(self) -> int:
+        return self.drops.total
 
     # -- validation and storage ---------------------------------------------------------------------
 
@@ -124,7 +140,7 @@ class Node:
         try:
             self._apply(env, block, store=True)
         except (ChainError, ProtocolError) as exc:
-            self._reject("block", exc)
+            self.drops.drop("block", exc)
             return
         self.machine.settled(block.step)
         self.sent_offers.pop(block.step, None)
@@ -145,7 +161,12 @@ class Node:
             self.pending_open = opened
             self._catch_up(transport)
             return
-        if opened.height < self.state.height or opened.step in self.sent_offers:
+        if opened.height < self.state.height:
+            return
+        sent = self.sent_offers.get(opened.step)
+        if sent is not None:
+            # the step was opened again (a restarted coordinator): the same bytes, so it is idempotent
+            transport.send(sent)
             return
         try:
             self.machine.open(opened.step)
@@ -167,48 +188,89 @@ class Node:
         transport.send(raw)
 
     def _catch_up(self, transport: NodeTransport) -> None:
+        """Ask the coordinator and one peer for the blocks from this node's height on."""
         now = time.monotonic()
         if now - self._last_catchup < CATCHUP_INTERVAL_S:
             return
         self._last_catchup = now
-        request = GetBlocks(self.genesis.chain_id, self.config.household, self.state.height)
-        transport.send(sign(request, self.key).raw)
+        raw = sign(GetBlocks(self.genesis.chain_id, self.config.household, self.state.height), self.key).raw
+        transport.send(raw)
+        transport.ask_peers(raw)
 
-    def on_control(self, raw: bytes, source: Source, transport: NodeTransport) -> bool:
-        """Handle one frame; True when anything valid came from the network."""
+    def on_frame(self, source: Source, identity: bytes, raw: bytes, transport: NodeTransport) -> bool:
+        """Handle one frame; True when it was a valid message from the coordinator (directly or relayed)."""
+        if source is Source.SYNC_REQUEST:
+            self.serve_peer(identity, raw, transport)
+            return False
         try:
             env, message = read_signed(raw, self.genesis, self.verifier, COORDINATOR_KINDS)
         except PeerError as exc:
-            self._reject(source.value, exc)
+            self.drops.drop(source.value, exc)
             return False
         if isinstance(message, Block):
             self.on_block(env, message, transport)
-        elif source is Source.GOSSIP:
-            return True
-        elif isinstance(message, Beacon):
-            pass
+        elif source in (Source.GOSSIP, Source.PEER_SYNC):
+            self.drops.drop(source.value, ProtocolError(f"a {env.kind} message is not for peers to pass on"))
+            return False
         elif isinstance(message, Start):
-            self.started = True
-            peers = [e for h, e in message.peers if h != self.config.household]
-            transport.connect_peers(_fanout(peers, self.index, self.params.network.gossip_fanout))
+            self.on_peers(message, transport)
         elif isinstance(message, StepOpen):
-            self.started = True
             self.on_step(message, transport)
         elif isinstance(message, End):
             self.final_height = message.final_height
         return True
 
-    def _reject(self, where: str, exc: Exception) -> None:
-        self.rejected += 1
-        log.warning("dropped %s message: %s", where, exc)
+    def on_peers(self, start: Start, transport: NodeTransport) -> None:
+        others = [p for p in start.peers if p.household != self.config.household]
+        chosen = _fanout(others, self.index, self.params.network.gossip_fanout)
+        key = self.genesis.key_of
+        transport.connect_peers([(p.household, p.gossip_endpoint, p.sync_endpoint, key[p.household]) for p in chosen])
+
+    def serve_peer(self, identity: bytes, raw: bytes, transport: NodeTransport) -> None:
+        """Answer a peer's catch-up request from this node's ledger."""
+        if self.drops.ignoring(identity):
+            return
+        try:
+            _, request = read_signed(raw, self.genesis, self.verifier, frozenset({GetBlocks.KIND}))
+        except PeerError as exc:
+            self.drops.drop("sync", exc, peer=identity)
+            return
+        assert isinstance(request, GetBlocks)
+        for record in self.ledger.records[request.from_height : request.from_height + SYNC_BATCH]:
+            transport.answer(identity, record)
 
     # -- the loop -----------------------------------------------------------------------------------
+
+    def _hello(self, transport: NodeTransport) -> bytes:
+        hello = Hello(
+            self.genesis.chain_id,
+            self.config.household,
+            transport.gossip_endpoint,
+            transport.sync_endpoint,
+            self.state.height,
+            time.time_ns() // 1_000_000,
+        )
+        return sign(hello, self.key).raw
+
+    def _transport(self) -> NodeTransport:
+        cfg = self.config
+        curve = None
+        if cfg.secure:
+            curve = CurveIdentity.of(self.key, self.genesis.keys)
+        return NodeTransport(
+            cfg.coordinator_router,
+            cfg.coordinator_pub,
+            cfg.gossip_bind,
+            cfg.sync_bind,
+            curve,
+            self.genesis.coordinator_key,
+        )
 
     def run(self) -> int:
         """Serve until the run ends; 0 on a clean end, non-zero when the network went quiet."""
         cfg = self.config
-        transport = NodeTransport(cfg.coordinator_router, cfg.coordinator_pub, cfg.gossip_bind)
-        timeout = self.params.network.peer_timeout_s
+        transport = self._transport()
+        net = self.params.network
         last_heard = time.monotonic()
         last_hello = 0.0
         heard_coordinator = False
@@ -218,9 +280,8 @@ class Node:
                     log.error("the launching process is gone; leaving")
                     return 4
                 now = time.monotonic()
-                if heard_coordinator and not self.started and now - last_hello > HELLO_INTERVAL_S:
-                    hello = Hello(self.genesis.chain_id, cfg.household, transport.gossip_endpoint, self.state.height)
-                    transport.send(sign(hello, self.key).raw)
+                if heard_coordinator and now - last_hello > net.heartbeat_interval_s:
+                    transport.send(self._hello(transport))
                     last_hello = now
                 if self.final_height is not None:
                     if self.state.height >= self.final_height:
@@ -230,12 +291,13 @@ class Node:
                         log.info("run complete at height %d; %d messages dropped", self.state.height, self.rejected)
                         return 0
                     self._catch_up(transport)
-                for source, raw in transport.receive(100):
-                    if self.on_control(raw, source, transport):
+                for source, identity, raw in transport.receive(100):
+                    if self.on_frame(source, identity, raw, transport):
                         last_heard = time.monotonic()
-                        heard_coordinator = heard_coordinator or source is not Source.GOSSIP
-                if time.monotonic() - last_heard > timeout:
-                    log.error("heard nothing valid for %.0f s; leaving at height %d", timeout, self.state.height)
+                        heard_coordinator = True
+                if time.monotonic() - last_heard > net.peer_timeout_s:
+                    quiet = net.peer_timeout_s
+                    log.error("heard nothing valid for %.0f s; leaving at height %d", quiet, self.state.height)
                     return 3
             log.info("stopped by signal at height %d", self.state.height)
             return 130
@@ -247,7 +309,7 @@ class Node:
         self.stopping = True
 
 
-def _fanout(peers: list[str], index: int, k: int) -> list[str]:
+def _fanout(peers: list[Peer], index: int, k: int) -> list[Peer]:
     """The ``k`` peers after this node on the ring of households (deterministic, spreads load evenly)."""
     if not peers or k <= 0:
         return []

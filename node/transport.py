@@ -1,18 +1,25 @@
 """A household node's ZeroMQ sockets.
 
-* DEALER to the coordinator's ROUTER: offers, acks, hello, catch-up requests and their replies.
-* SUB to the coordinator's PUB: beacons, step announcements, blocks, the end.
+* DEALER to the coordinator's ROUTER: offers, acks, hellos (the heartbeat), catch-up requests and their replies.
+* SUB to the coordinator's PUB: beacons, step announcements, blocks, address changes, the end.
 * PUB of its own, and SUB to some peers' PUBs: blocks relayed by gossip.
+* ROUTER of its own (the sync server): peers ask it for the blocks they missed, as the ZeroMQ Clone
+  pattern's snapshot request; DEALER to some peers' sync servers for this node's own catch-up.
 
+With a ``CurveIdentity`` the sockets it binds are CURVE servers admitting genesis keys only, and every
+connection is a CURVE client that knows the other end's key from genesis.
 Nothing else in the node touches ZeroMQ; frames are handed on undecoded with the socket they came from.
 """
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 import zmq
 
+from chain.crypto import PublicKey
+from ets.curve import CurveIdentity, start_authenticator
 from ets.sockets import configure
 
 
@@ -23,45 +30,119 @@ class Source(Enum):
     """Sent by the coordinator to this node alone."""
     GOSSIP = "gossip"
     """Relayed by a peer."""
+    PEER_SYNC = "peer sync"
+    """A peer's answer to this node's catch-up request."""
+    SYNC_REQUEST = "sync request"
+    """A peer asking this node for blocks (comes with the asker's connection identity)."""
+
+
+Frame = tuple[Source, bytes, bytes]
+"""(source, connection identity or b"", frame)."""
 
 
 class NodeTransport:
-    def __init__(self, router: str, pub: str, gossip_bind: str) -> None:
+    def __init__(
+        self,
+        router: str,
+        pub: str,
+        gossip_bind: str,
+        sync_bind: str,
+        curve: CurveIdentity | None = None,
+        coordinator_key: PublicKey | None = None,
+    ) -> None:
         self.ctx = zmq.Context()
-        self.dealer = self.ctx.socket(zmq.DEALER)
-        configure(self.dealer)
-        self.dealer.connect(router)
-        self.sub = self.ctx.socket(zmq.SUB)
-        configure(self.sub)
+        self.curve = curve
+        self.auth = start_authenticator(self.ctx, curve) if curve is not None else None
+        self.dealer = self._socket(zmq.DEALER)
+        self.sub = self._socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sub.connect(pub)
-        self.gossip_pub = self.ctx.socket(zmq.PUB)
-        configure(self.gossip_pub)
-        self.gossip_pub.bind(gossip_bind)
-        self.gossip_sub = self.ctx.socket(zmq.SUB)
-        configure(self.gossip_sub)
+        self.gossip_pub = self._socket(zmq.PUB)
+        self.gossip_sub = self._socket(zmq.SUB)
         self.gossip_sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sync_server = self._socket(zmq.ROUTER)
+        self.sync_server.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.sync_client = self._socket(zmq.DEALER)
+        for sock, endpoint in ((self.dealer, router), (self.sub, pub)):
+            self._connect(sock, endpoint, coordinator_key)
+        for sock, endpoint in ((self.gossip_pub, gossip_bind), (self.sync_server, sync_bind)):
+            if curve is not None:
+                curve.serve(sock)
+            sock.bind(endpoint)
         self.poller = zmq.Poller()
-        self._sources = {self.sub: Source.COORDINATOR, self.dealer: Source.DIRECT, self.gossip_sub: Source.GOSSIP}
+        self._sources = {
+            self.sub: Source.COORDINATOR,
+            self.dealer: Source.DIRECT,
+            self.gossip_sub: Source.GOSSIP,
+            self.sync_client: Source.PEER_SYNC,
+            self.sync_server: Source.SYNC_REQUEST,
+        }
         for sock in self._sources:
             self.poller.register(sock, zmq.POLLIN)
-        self._peers: set[str] = set()
+        self._gossip_peers: dict[str, str] = {}
+        self._sync_peers: dict[str, str] = {}
         self.bytes_in = 0
         self.bytes_out = 0
+
+    def _socket(self, kind: int) -> zmq.Socket[Any]:
+        sock = self.ctx.socket(kind)
+        configure(sock)
+        return sock
+
+    def _connect(self, sock: zmq.Socket[Any], endpoint: str, server_key: PublicKey | None) -> None:
+        if self.curve is not None:
+            if server_key is None:
+                raise ValueError(f"{endpoint}: a secure connection needs the server's key")
+            self.curve.connect_to(sock, server_key)
+        sock.connect(endpoint)
 
     @property
     def gossip_endpoint(self) -> str:
         return str(self.gossip_pub.getsockopt_string(zmq.LAST_ENDPOINT))
 
-    def connect_peers(self, endpoints: list[str]) -> None:
-        for endpoint in endpoints:
-            if endpoint not in self._peers:
-                self.gossip_sub.connect(endpoint)
-                self._peers.add(endpoint)
+    @property
+    def sync_endpoint(self) -> str:
+        return str(self.sync_server.getsockopt_string(zmq.LAST_ENDPOINT))
+
+    @property
+    def has_sync_peers(self) -> bool:
+        return bool(self._sync_peers)
+
+    def connect_peers(self, peers: list[tuple[str, str, str, PublicKey]]) -> None:
+        """Subscribe to the gossip and use the sync servers of ``(household, gossip, sync, key)`` peers.
+
+        A peer whose addresses changed (it restarted) is disconnected from its old ones.
+        """
+        for household, gossip, sync, key in peers:
+            for sock, table, endpoint in (
+                (self.gossip_sub, self._gossip_peers, gossip),
+                (self.sync_client, self._sync_peers, sync),
+            ):
+                old = table.get(household)
+                if old == endpoint:
+                    continue
+                if old is not None:
+                    sock.disconnect(old)
+                self._connect(sock, endpoint, key)
+                table[household] = endpoint
 
     def send(self, raw: bytes) -> None:
         """To the coordinator."""
         self.dealer.send(raw)
+        self.bytes_out += len(raw)
+
+    def ask_peers(self, raw: bytes) -> None:
+        """To one of the peers' sync servers (round robin)."""
+        if not self._sync_peers:
+            return
+        try:
+            self.sync_client.send(raw, zmq.NOBLOCK)
+        except zmq.Again:
+            return  # no peer connection is up yet; the coordinator was asked too
+        self.bytes_out += len(raw)
+
+    def answer(self, identity: bytes, raw: bytes) -> None:
+        """To a peer that asked this node's sync server."""
+        self.sync_server.send_multipart([identity, raw])
         self.bytes_out += len(raw)
 
     def relay(self, raw: bytes) -> None:
@@ -69,8 +150,8 @@ class NodeTransport:
         self.gossip_pub.send(raw)
         self.bytes_out += len(raw)
 
-    def receive(self, timeout_ms: int) -> list[tuple[Source, bytes]]:
-        out: list[tuple[Source, bytes]] = []
+    def receive(self, timeout_ms: int) -> list[Frame]:
+        out: list[Frame] = []
         ready = dict(self.poller.poll(timeout_ms))
         for sock, source in self._sources.items():
             if sock not in ready:
@@ -81,10 +162,16 @@ class NodeTransport:
                 except zmq.Again:
                     break
                 self.bytes_in += sum(len(f) for f in frames)
-                out.append((source, frames[0] if len(frames) == 1 else b""))
+                identity = b""
+                if source is Source.SYNC_REQUEST:
+                    identity, frames = frames[0], frames[1:]
+                out.append((source, identity, frames[0] if len(frames) == 1 else b""))
         return out
 
     def close(self) -> None:
-        for sock in (self.dealer, self.sub, self.gossip_pub, self.gossip_sub):
+        for sock in self._sources:
             sock.close(linger=0)
+        self.gossip_pub.close(linger=0)
+        if self.auth is not None:
+            self.auth.stop()
         self.ctx.term()

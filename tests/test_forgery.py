@@ -218,9 +218,9 @@ def test_a_node_rejects_replayed_and_foreign_blocks(run: Path, tmp_path: Path) -
     node = Node(config)
     wire = NodeWire()
     records = read_records(layout.coordinator_ledger)
-    assert node.on_control(records[0], Source.COORDINATOR, wire)  # type: ignore[arg-type]
+    assert node.on_frame(Source.COORDINATOR, b"", records[0], wire)  # type: ignore[arg-type]
     assert node.state.height == 1 and len(wire.sent) == 1 and wire.relayed == [records[0]]
-    node.on_control(records[0], Source.GOSSIP, wire)  # type: ignore[arg-type]  # a replay: already stored
+    node.on_frame(Source.GOSSIP, b"", records[0], wire)  # type: ignore[arg-type]  # a replay: already stored
     assert node.state.height == 1 and len(wire.relayed) == 1
     other = tmp_path / "other"
     assert (
@@ -229,6 +229,6 @@ def test_a_node_rejects_replayed_and_foreign_blocks(run: Path, tmp_path: Path) -
     )
     foreign = read_records(only_run_dir(other) / "ledgers" / "coordinator.ledger")[1]
     rejected = node.rejected
-    assert not node.on_control(foreign, Source.GOSSIP, wire)  # type: ignore[arg-type]
+    assert not node.on_frame(Source.GOSSIP, b"", foreign, wire)  # type: ignore[arg-type]
     assert node.rejected == rejected + 1 and node.state.height == 1
     node.ledger.close()

@@ -1,0 +1,83 @@
+"""Counting what the network sends that is not valid, without letting it cost memory, time or log space.
+
+Every bad frame is counted by reason. A connection (a ROUTER identity) that sends more than
+``max_bad`` bad frames is ignored from then on, before anything of its frames is decoded. Warnings are
+logged for the first few drops, then summed up at most every ``summary_s`` seconds. Every table here is
+bounded, so a flood of new connections cannot grow it without end.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+MAX_TRACKED = 10_000
+"""Connections whose bad frames are tracked; beyond this the oldest entries are forgotten."""
+LOGGED_INDIVIDUALLY = 20
+
+
+@dataclass
+class Drops:
+    log: logging.Logger
+    max_bad: int
+    summary_s: float = 5.0
+    total: int = 0
+    ignored: int = 0
+    """Frames not even decoded because their connection was already ignored."""
+    reasons: Counter[str] = field(default_factory=Counter)
+    _bad: dict[bytes, int] = field(default_factory=dict)
+    _ignored_peers: dict[bytes, None] = field(default_factory=dict)
+    _unlogged: int = 0
+    _last_summary: float = 0.0
+
+    def ignoring(self, peer: bytes) -> bool:
+        """True when frames from ``peer`` are to be dropped unread (it is counted)."""
+        if peer in self._ignored_peers:
+            self.ignored += 1
+            self.total += 1
+            self._maybe_summarise()
+            return True
+        return False
+
+    def drop(self, where: str, exc: Exception, peer: bytes | None = None) -> None:
+        """Count one bad frame; ignore ``peer`` once it has sent too many."""
+        self.total += 1
+        self.reasons[type(exc).__name__] += 1
+        if peer is not None:
+            n = self._bad.pop(peer, 0) + 1
+            if n >= self.max_bad:
+                _remember(self._ignored_peers, peer)
+                self.log.warning("ignoring a connection on %s after %d bad frames", where, n)
+            else:
+                _bounded_put(self._bad, peer, n)
+        if self.total <= LOGGED_INDIVIDUALLY:
+            self.log.warning("dropped %s message: %s", where, exc)
+        else:
+            self._unlogged += 1
+            self._maybe_summarise()
+
+    def _maybe_summarise(self) -> None:
+        now = time.monotonic()
+        if now - self._last_summary >= self.summary_s and (self._unlogged or self.ignored):
+            self.log.warning(
+                "dropped %d messages in all (%s; %d from ignored connections)",
+                self.total,
+                ", ".join(f"{k} {v}" for k, v in self.reasons.most_common()),
+                self.ignored,
+            )
+            self._unlogged = 0
+            self._last_summary = now
+
+
+def _bounded_put(table: dict[bytes, int], key: bytes, value: int) -> None:
+    if len(table) >= MAX_TRACKED:
+        del table[next(iter(table))]
+    table[key] = value
+
+
+def _remember(table: dict[bytes, None], key: bytes) -> None:
+    if len(table) >= MAX_TRACKED:
+        del table[next(iter(table))]
+    table[key] = None

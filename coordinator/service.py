@@ -312,6 +312,7 @@ class Coordinator:
         curve = None
         if cfg.secure:
             curve = CurveIdentity.of(self.key, self.genesis.keys)
+            log.info("CurveZMQ on; %d genesis keys allowed", len(curve.allowed))
         transport = CoordinatorTransport(cfg.router_bind, cfg.pub_bind, curve)
         try:
             if cfg.endpoints_file is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import zmq
 
 from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import configure
+from ets.sockets import MAX_HOUSEHOLD_MESSAGE_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure
 
 
 class CoordinatorTransport:
@@ -17,7 +17,7 @@ class CoordinatorTransport:
         self.ctx = zmq.Context()
         self.auth = start_authenticator(self.ctx, curve) if curve is not None else None
         self.router = self.ctx.socket(zmq.ROUTER)
-        configure(self.router)
+        configure(self.router, MAX_HOUSEHOLD_MESSAGE_BYTES, receive_queue=PEER_QUEUE)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.pub = self.ctx.socket(zmq.PUB)
         configure(self.pub)
@@ -64,7 +64,7 @@ class CoordinatorTransport:
             raw = body[0] if len(body) == 1 else b""
             self.bytes_in += sum(len(f) for f in body)
             out.append((identity, raw))
-            if len(out) >= 10_000:
+            if len(out) >= RECEIVE_BATCH:
                 return out
 
     def close(self) -> None:

@@ -257,6 +257,7 @@ class Node:
         curve = None
         if cfg.secure:
             curve = CurveIdentity.of(self.key, self.genesis.keys)
+            log.info("CurveZMQ on; %d genesis keys allowed", len(curve.allowed))
         return NodeTransport(
             cfg.coordinator_router,
             cfg.coordinator_pub,
@@ -270,6 +271,7 @@ class Node:
         """Serve until the run ends; 0 on a clean end, non-zero when the network went quiet."""
         cfg = self.config
         transport = self._transport()
+        log.info("listening: gossip %s, sync %s", transport.gossip_endpoint, transport.sync_endpoint)
         net = self.params.network
         last_heard = time.monotonic()
         last_hello = 0.0

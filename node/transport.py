@@ -18,9 +18,10 @@ from typing import Any
 
 import zmq
 
+from chain.codec import MAX_MESSAGE_BYTES
 from chain.crypto import PublicKey
 from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import configure
+from ets.sockets import MAX_REQUEST_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure
 
 
 class Source(Enum):
@@ -59,7 +60,7 @@ class NodeTransport:
         self.gossip_pub = self._socket(zmq.PUB)
         self.gossip_sub = self._socket(zmq.SUB)
         self.gossip_sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sync_server = self._socket(zmq.ROUTER)
+        self.sync_server = self._socket(zmq.ROUTER, MAX_REQUEST_BYTES, PEER_QUEUE)
         self.sync_server.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.sync_client = self._socket(zmq.DEALER)
         for sock, endpoint in ((self.dealer, router), (self.sub, pub)):
@@ -83,9 +84,9 @@ class NodeTransport:
         self.bytes_in = 0
         self.bytes_out = 0
 
-    def _socket(self, kind: int) -> zmq.Socket[Any]:
+    def _socket(self, kind: int, max_bytes: int = MAX_MESSAGE_BYTES, queue: int = 10_000) -> zmq.Socket[Any]:
         sock = self.ctx.socket(kind)
-        configure(sock)
+        configure(sock, max_bytes, queue)
         return sock
 
     def _connect(self, sock: zmq.Socket[Any], endpoint: str, server_key: PublicKey | None) -> None:
@@ -156,7 +157,7 @@ class NodeTransport:
         for sock, source in self._sources.items():
             if sock not in ready:
                 continue
-            while len(out) < 10_000:
+            while len(out) < RECEIVE_BATCH:
                 try:
                     frames = sock.recv_multipart(zmq.NOBLOCK)
                 except zmq.Again:

@@ -1,0 +1,141 @@
+"""100,000 hostile frames against a running cluster: nothing crashes, memory stays bounded, honest work is unchanged."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import Result
+
+from chain.ledger import read_records
+from ets.chaos.flood import FloodReport, flood
+from ets.setup import RunLayout
+from tests.conftest import child_pids, cli, only_run_dir, write_params
+
+pytestmark = pytest.mark.timeout(300)
+
+FRAMES = 100_000
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def _pid_of(household: str) -> int:
+    for pid in child_pids():
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"--household" in args and args[args.index(b"--household") + 1] == household.encode():
+            return pid
+    raise AssertionError(f"no process for {household}")
+
+
+def _wait_for(what: str, check: object, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
+    overrides = {"simulation": {"steps": 96}}
+    params = write_params(tmp_path / "p.json", overrides)
+    results = tmp_path / "results"
+    outcome: list[Result] = []
+    runner = threading.Thread(
+        target=lambda: outcome.append(cli("run", "--params", str(params), "--results", str(results), "-q"))
+    )
+    runner.start()
+    try:
+        _wait_for("the run directory", lambda: results.exists() and any(results.iterdir()))
+        layout = RunLayout(only_run_dir(results))
+        _wait_for("the first blocks", lambda: layout.coordinator_ledger.exists() and _height(layout) >= 2)
+        coordinator = json.loads(layout.endpoints.read_text())
+        sync = re.search(r"sync (tcp://\S+)", layout.log("h01").read_text())
+        assert sync is not None
+        pids = {"coordinator": int(coordinator["pid"]), "h01": _pid_of("h01")}
+        before = {name: _rss_mb(pid) for name, pid in pids.items()}
+        peak = dict(before)
+        samples = read_records(layout.coordinator_ledger)[:2]
+        sampling = True
+
+        def sample() -> None:
+            while sampling:
+                for name, pid in pids.items():
+                    with contextlib.suppress(OSError, AssertionError):
+                        peak[name] = max(peak[name], _rss_mb(pid))
+                time.sleep(0.02)
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        run_over = lambda: not runner.is_alive()  # noqa: E731
+        reports: dict[str, FloodReport] = {}
+        floods = [
+            threading.Thread(
+                target=lambda name=name, endpoint=endpoint, seed=seed: reports.__setitem__(
+                    name, flood(endpoint, FRAMES // 2, samples=samples, seed=seed, until=run_over)
+                )
+            )
+            for name, endpoint, seed in (("coordinator", coordinator["router"], 1), ("h01", sync.group(1), 2))
+        ]
+        started = time.monotonic()
+        for t in floods:
+            t.start()
+        for t in floods:
+            t.join()
+        took = time.monotonic() - started
+        sampling = False
+        sampler.join()
+        sent, sent_sync = reports["coordinator"], reports["h01"]
+        assert sent.frames + sent_sync.frames == FRAMES, f"the run ended after {sent} and {sent_sync} ({took:.1f} s)"
+    finally:
+        runner.join(timeout=240)
+    assert outcome and outcome[0].exit_code == 0, outcome[0].output if outcome else "the run did not end"
+    print(f"flood of {FRAMES} frames took {took:.1f} s; peak growth", {n: round(peak[n] - before[n], 1) for n in pids})
+    for name in pids:
+        growth = peak[name] - before[name]
+        assert growth < 50, f"{name} grew by {growth:.1f} MB under the flood"
+    run = only_run_dir(results)
+    assert all(not b for b in _absent(run)), "an honest household missed a step"
+    engine = tmp_path / "engine"
+    assert cli("simulate", "--params", str(params), "--results", str(engine), "-q").exit_code == 0
+    ours = pd.read_csv(run / "optimized_results.csv")
+    reference = pd.read_csv(only_run_dir(engine) / "optimized_results.csv")
+    pd.testing.assert_frame_equal(ours, reference)
+    dropped = _dropped(layout.log("coordinator").read_text())
+    assert dropped > 0.9 * sent.frames, f"the coordinator counted {dropped} of {sent.frames} frames as dropped"
+    dropped = _dropped(layout.log("h01").read_text())
+    assert dropped > 0.9 * sent_sync.frames, f"h01 counted {dropped} of {sent_sync.frames} frames as dropped"
+    assert cli("verify", str(run)).exit_code == 0
+
+
+def _height(layout: RunLayout) -> int:
+    try:
+        return len(read_records(layout.coordinator_ledger))
+    except Exception:
+        return 0
+
+
+def _absent(run: Path) -> list[tuple[str, ...]]:
+    from chain.crypto import Verifier
+    from chain.genesis import Genesis
+    from chain.reading import read_block
+
+    layout = RunLayout(run)
+    genesis = Genesis.load(layout.genesis)
+    verifier = Verifier()
+    return [read_block(raw, genesis, verifier)[1].absent for raw in read_records(layout.coordinator_ledger)]
+
+
+def _dropped(log: str) -> int:
+    found = re.findall(r"(\d+) messages dropped", log)
+    assert found, "the coordinator did not report what it dropped"
+    return int(found[-1])

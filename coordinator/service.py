@@ -105,7 +105,7 @@ class Coordinator:
         self.stopping = False
         self._started = False
         self._beacons = 0
-        self._open: bytes | None = None
+        self._open = b""
         """The signed announcement of the step being collected."""
         self._parent = os.getppid()
 
@@ -132,8 +132,9 @@ class Coordinator:
             env, message = read_signed(raw, self.genesis, self.verifier, HOUSEHOLD_KINDS)
             household = getattr(message, "household", None)
             if isinstance(message, Hello):
-                self.on_hello(transport, identity, message)
-                if box is not None and message.household not in box.offers and self._open is not None:
+                returning = message.household not in self.live()
+                moved = self.on_hello(transport, identity, message)
+                if (returning or moved) and box is not None and message.household not in box.offers:
                     transport.send_to(identity, self._open)  # it (re)joined after the step was announced
             elif isinstance(message, Offer):
                 if box is None:
@@ -153,8 +154,8 @@ class Coordinator:
         except PeerError as exc:
             self.drops.drop("router", exc, peer=identity)
 
-    def on_hello(self, transport: CoordinatorTransport, identity: bytes, hello: Hello) -> None:
-        """Record a household's heartbeat; tell everyone when its addresses changed."""
+    def on_hello(self, transport: CoordinatorTransport, identity: bytes, hello: Hello) -> bool:
+        """Record a household's heartbeat; tell everyone when its addresses changed (and return True)."""
         h = hello.household
         if hello.time_ms <= self.hello_ms.get(h, -1):
             raise ReplayError(f"hello from {h!r} is not newer than the last one")
@@ -162,10 +163,11 @@ class Coordinator:
         self.routes[h] = identity
         peer = Peer(h, hello.gossip_endpoint, hello.sync_endpoint)
         if self.peers.get(h) == peer:
-            return
+            return False
         self.peers[h] = peer
         if self._started:
             transport.publish(self._start_message())
+        return True
 
     def _start_message(self) -> bytes:
         peers = tuple(self.peers[h] for h in self.genesis.household_ids if h in self.peers)

@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+from chain.errors import ReplayError
+
 MAX_TRACKED = 10_000
 """Connections whose bad frames are tracked; beyond this the oldest entries are forgotten."""
 LOGGED_INDIVIDUALLY = 20
@@ -42,10 +44,14 @@ class Drops:
         return False
 
     def drop(self, where: str, exc: Exception, peer: bytes | None = None) -> None:
-        """Count one bad frame; ignore ``peer`` once it has sent too many."""
+        """Count one bad frame; ignore ``peer`` once it has sent too many.
+
+        A replay (a duplicate, a stale message: what an honest peer may send after a restart or a
+        repeated announcement) is counted but does not bring its connection closer to being ignored.
+        """
         self.total += 1
         self.reasons[type(exc).__name__] += 1
-        if peer is not None:
+        if peer is not None and not isinstance(exc, ReplayError):
             n = self._bad.pop(peer, 0) + 1
             if n >= self.max_bad:
                 _remember(self._ignored_peers, peer)

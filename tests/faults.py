@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,22 @@ class ChaosRun:
     def absent_steps(self, household: str) -> list[int]:
         return [b.step for b in self.blocks() if household in b.absent]
 
+    def up_again_at(self, household: str) -> datetime:
+        """When the household's last start was listening on the network (from its log)."""
+        times = [_stamp(line) for line in self.layout.log(household).read_text().splitlines() if "listening:" in line]
+        assert len(times) >= 2, f"{household} was not started again"
+        return times[-1]
+
+    def absent_after(self, household: str, since: datetime) -> list[int]:
+        """Steps the coordinator recorded the household absent in, after ``since`` (from its log)."""
+        pattern = re.compile(rf"step (\d+): absent .*\b{household}\b")
+        out = []
+        for line in self.layout.log("coordinator").read_text().splitlines():
+            m = pattern.search(line)
+            if m is not None and _stamp(line) > since:
+                out.append(int(m.group(1)))
+        return out
+
     def assert_ledgers_identical(self) -> None:
         reference = read_records(self.layout.coordinator_ledger)
         genesis = Genesis.load(self.layout.genesis)
@@ -49,6 +67,10 @@ class ChaosRun:
     def assert_verifies(self) -> None:
         result = cli("verify", str(self.run_dir))
         assert result.exit_code == 0, result.output
+
+
+def _stamp(line: str) -> datetime:
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
 
 
 def chaos_run(

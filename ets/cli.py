@@ -250,6 +250,7 @@ def node(
         params=layout.params,
         data=Path(params.household.data_file),
         ledger=layout.ledger(household),
+        meter=layout.meter(household),
         coordinator_router=router,
         coordinator_pub=pub,
         gossip_bind=gossip_bind,

@@ -54,6 +54,10 @@ class RunLayout:
     def coordinator_ledger(self) -> Path:
         return self.ledger("coordinator")
 
+    def meter(self, household: str) -> Path:
+        """The household's own meter series for the run (see ``ets.meters``)."""
+        return self.root / "meters" / f"{household}.npz"
+
     @property
     def endpoints(self) -> Path:
         return self.root / "coordinator_endpoints.json"

@@ -19,6 +19,7 @@ from ets.baseline_runner import run_baseline
 from ets.bound import gap_to_optimum
 from ets.data import HouseholdData, run_data
 from ets.grid import GridSeries, grid_series
+from ets.meters import MeterSeries
 from ets.params import Params
 from ets.results import read_csv, records_from_blocks, results_frame, write_csv
 from ets.setup import RunLayout, create_run, new_run_dir
@@ -44,6 +45,9 @@ def prepare_run(params: Params, results: Path, kind: str) -> PreparedRun:
     genesis = create_run(params, run_dir)
     RunLayout(run_dir).write_kind(kind)
     data = run_data(genesis, params)
+    layout = RunLayout(run_dir)
+    for i, hid in enumerate(data.ids):
+        MeterSeries(hid, data.first_step, data.production[i], data.consumption[i]).save(layout.meter(hid))
     grid = grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
     steps = range(genesis.steps)
     pd.DataFrame(

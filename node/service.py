@@ -37,8 +37,8 @@ from chain.reading import read_block, read_signed
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
 from ets.curve import CurveIdentity
-from ets.data import run_data
 from ets.drops import Drops
+from ets.meters import MeterSeries
 from ets.params import Params
 from node.offer import build_offer
 from node.state import StepMachine
@@ -59,11 +59,14 @@ class NodeConfig:
     key: Path
     params: Path
     data: Path
+    """The community's data file, read only when ``meter`` does not exist."""
     ledger: Path
     coordinator_router: str
     coordinator_pub: str
     gossip_bind: str
     sync_bind: str = "tcp://127.0.0.1:*"
+    meter: Path | None = None
+    """This household's meter series for the run (``ets.meters``), written at run setup."""
     secure: bool = False
     exit_with_parent: bool = False
 
@@ -83,9 +86,9 @@ class Node:
             raise InputError(f"{config.key}: not the key genesis names for {hid!r}")
         self.index = self.genesis.household_ids.index(hid)
         g = self.genesis
-        data = run_data(g, self.params, [hid], config.data)
-        self.series = (data.production[0], data.consumption[0])
-        self.offset = g.start_step - data.first_step
+        meter = _meter_series(config, g, self.params)
+        self.series = (meter.production_kwh, meter.consumption_kwh)
+        self.offset = g.start_step - meter.first_step
         self.verifier = Verifier()
         self.ledger = Ledger.open(config.ledger)
         self.state = genesis_state(g)
@@ -317,6 +320,16 @@ def _fanout(peers: list[Peer], index: int, k: int) -> list[Peer]:
         return []
     start = index % len(peers)
     return [peers[(start + i) % len(peers)] for i in range(min(k, len(peers)))]
+
+
+def _meter_series(config: NodeConfig, genesis: Genesis, params: Params) -> MeterSeries:
+    """The household's meter file, or (slower, and far more memory) its rows of the community's data file."""
+    if config.meter is not None and config.meter.exists():
+        return MeterSeries.load(config.meter, config.household)
+    from ets.data import run_data
+
+    data = run_data(genesis, params, [config.household], config.data)
+    return MeterSeries(config.household, data.first_step, data.production[0], data.consumption[0])
 
 
 def run_node(config: NodeConfig) -> int:

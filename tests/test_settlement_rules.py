@@ -123,8 +123,9 @@ def test_bound_reports_the_gap(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "captured" in result.output
 
 
-def test_a_node_does_not_load_the_solver() -> None:
-    code = "import sys, node.service; print(sorted(m for m in ('cvxpy', 'scipy', 'matplotlib') if m in sys.modules))"
+def test_a_node_does_not_load_the_solver_or_a_dataframe_library() -> None:
+    heavy = "('cvxpy', 'scipy', 'matplotlib', 'pandas', 'pyarrow')"
+    code = f"import sys, node.service; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 

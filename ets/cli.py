@@ -185,6 +185,61 @@ def bound(run_dir: Path) -> None:
     click.echo(f"captured:  {gap.captured_pct:11.1f} %  of the saving the optimum makes over the baseline")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--save",
+    "save_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a file instead of opening a window: .gif or .mp4 (every step) or .png (the step of --frame).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.25, 10.0),
+    default=1.0,
+    show_default=True,
+    help="Playback speed, 0.25x-10x; 1x is 2 steps per second.",
+)
+@click.option("--frame", "frame_step", type=int, default=None, help="The step to show first, or to save as .png.")
+@click.option("--dpi", type=click.IntRange(30, 300), default=100, show_default=True, help="Resolution of saved files.")
+@_fail_cleanly
+def playback(run_dir: Path, save_path: Path | None, speed: float, frame_step: int | None, dpi: int) -> None:
+    """Play a run back: households on a circle around the city grid, energy arrows, status, and the wallet,
+    grid, battery, energy and P2P plots (baseline vs optimized). Opens a window unless --save is given."""
+    from ets.playback.model import load_playback
+
+    model = load_playback(run_dir)
+    index = _frame_index(model, frame_step)
+    if save_path is None:
+        from ets.playback.interactive import play
+
+        play(model, speed, index)
+        return
+    if not save_path.parent.is_dir():
+        raise InputError(f"{save_path.parent}: no such directory")
+    if save_path.suffix.lower() == ".png":
+        from ets.playback.save import save_frame
+
+        save_frame(model, index, save_path, dpi)
+    else:
+        from ets.playback.save import movie_writer, save_movie
+
+        movie_writer(save_path, speed)  # checks the format before any frame is drawn
+        with _progress(False, model.length, "frames") as advance:
+            save_movie(model, save_path, speed, dpi, on_frame=advance)
+    click.echo(f"wrote {save_path}")
+
+
+def _frame_index(model: Any, frame_step: int | None) -> int:
+    if frame_step is None:
+        return 0
+    try:
+        index: int = model.index_of(frame_step)
+    except ValueError:
+        raise InputError(f"--frame {frame_step}: the run has steps {model.steps[0]} to {model.steps[-1]}") from None
+    return index
+
+
 def _setup_logging(name: str) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s {name} %(levelname)s %(message)s", force=True

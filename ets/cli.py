@@ -240,6 +240,25 @@ def _frame_index(model: Any, frame_step: int | None) -> int:
     return index
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for the page and the figures (default: RUN_DIR/report).",
+)
+@_fail_cleanly
+def report(run_dir: Path, out: Path | None) -> None:
+    """Write PNG figures and an HTML page (KPI table, saving per household, grid import duration curve
+    against the limit, prices, battery use) about a run."""
+    from ets.report import write_report
+
+    written = write_report(run_dir, out)
+    for path in written:
+        click.echo(str(path))
+
+
 def _setup_logging(name: str) -> None:
     logging.basicConfig(
         level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s {name} %(levelname)s %(message)s", force=True

@@ -97,38 +97,80 @@ def main() -> None:
     """Peer-to-peer energy trading network simulator."""
 
 
+LIVE_OPTION = click.option(
+    "--live",
+    is_flag=True,
+    help="Show a window with the community wallet and grid buy, baseline vs market, updated each step "
+    "(saved as live.png in the run directory).",
+)
+
+
+def _live_session(live: bool, prepared: Any) -> Any:
+    """The live view of a prepared run, or None; matplotlib is imported only here, and only for --live."""
+    if not live:
+        return None
+    from ets.live.session import LiveSession
+
+    return LiveSession(prepared.run_dir, prepared.genesis)
+
+
+def _finish_live(session: Any, quiet: bool) -> None:
+    if session is not None:
+        picture = session.finish()
+        if not quiet:
+            click.echo(f"live view: {picture}")
+
+
 @main.command()
 @run_options
+@LIVE_OPTION
 @_fail_cleanly
-def run(results: Path, quiet: bool, **options: Any) -> None:
+def run(results: Path, quiet: bool, live: bool, **options: Any) -> None:
     """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
     from ets.launcher import run_cluster
     from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
     prepared = prepare_run(params, results, "cluster")
+    session = _live_session(live, prepared)
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
-            run_cluster(prepared.run_dir, prepared.genesis, on_block=lambda h: advance(h + 1))
+            run_cluster(
+                prepared.run_dir,
+                prepared.genesis,
+                on_block=lambda h: advance(h + 1),
+                on_block_raw=session.on_raw if session is not None else None,
+            )
     except KeyboardInterrupt:
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
         sys.exit(130)
     finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    _finish_live(session, quiet)
 
 
 @main.command()
 @run_options
+@LIVE_OPTION
 @_fail_cleanly
-def simulate(results: Path, quiet: bool, **options: Any) -> None:
+def simulate(results: Path, quiet: bool, live: bool, **options: Any) -> None:
     """Run the same market in one process, without the network."""
     from ets.engine import simulate as run_engine
     from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
     prepared = prepare_run(params, results, "in-process")
+    session = _live_session(live, prepared)
     with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
-        run_engine(prepared.run_dir, prepared.genesis, params, prepared.grid, on_step=lambda s: advance(s + 1))
+        run_engine(
+            prepared.run_dir,
+            prepared.genesis,
+            params,
+            prepared.grid,
+            on_step=lambda s: advance(s + 1),
+            on_block=session.on_block if session is not None else None,
+        )
     finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    _finish_live(session, quiet)
 
 
 @main.command()

@@ -78,10 +78,17 @@ def _wait_for_endpoints(layout: RunLayout, coordinator: Proc) -> dict[str, str]:
     )
 
 
-def run_cluster(run_dir: Path, genesis: Genesis, on_block: Callable[[int], None] | None = None) -> None:
+def run_cluster(
+    run_dir: Path,
+    genesis: Genesis,
+    on_block: Callable[[int], None] | None = None,
+    on_block_raw: Callable[[bytes], None] | None = None,
+) -> None:
     """Start the coordinator and a node per household for a prepared run directory; wait for the end.
 
-    Raises ``ClusterError`` if any process fails; every process is ended before this returns.
+    ``on_block`` gets the height of each block the coordinator publishes, ``on_block_raw`` its signed
+    envelope as published (for the live view). Raises ``ClusterError`` if any process fails; every
+    process is ended before this returns.
     """
     layout = RunLayout(run_dir)
     host = "127.0.0.1"
@@ -119,7 +126,7 @@ def run_cluster(run_dir: Path, genesis: Genesis, on_block: Callable[[int], None]
                 "--exit-with-parent",
             )
             procs.append(_spawn(hid, args, layout.log(hid)))
-        _watch(procs, endpoints["pub"], on_block)
+        _watch(procs, endpoints["pub"], on_block, on_block_raw)
         failed = [p for p in procs if p.popen.returncode != 0]
         if failed:
             names = ", ".join(f"{p.name} (exit {p.popen.returncode}, log {p.log})" for p in failed)
@@ -128,7 +135,12 @@ def run_cluster(run_dir: Path, genesis: Genesis, on_block: Callable[[int], None]
         stop_all(procs)
 
 
-def _watch(procs: list[Proc], pub: str, on_block: Callable[[int], None] | None) -> None:
+def _watch(
+    procs: list[Proc],
+    pub: str,
+    on_block: Callable[[int], None] | None,
+    on_block_raw: Callable[[bytes], None] | None = None,
+) -> None:
     """Wait for every process to end, reporting block heights from the coordinator's publisher.
 
     If the coordinator fails, the nodes are stopped rather than left to time out.
@@ -150,8 +162,12 @@ def _watch(procs: list[Proc], pub: str, on_block: Callable[[int], None] | None) 
                     except zmq.Again:
                         break
                     height = _block_height(raw)
-                    if height is not None and on_block is not None:
+                    if height is None:
+                        continue
+                    if on_block is not None:
                         on_block(height)
+                    if on_block_raw is not None:
+                        on_block_raw(raw)
     finally:
         sub.close(linger=0)
         ctx.term()

@@ -33,7 +33,10 @@ MAX_P2P_LABELS = 14
 """At most this many P2P arrows (the largest) carry a kWh label, so that large communities stay legible."""
 P2P_ARC = 0.22
 """Bend of P2P arrows (``arc3`` radius), which keeps the two directions of a pair apart."""
-X_LIMIT, Y_LIMIT = 2.05, 1.7
+LABEL_AT = 0.62
+"""Where along a P2P arrow its label sits (0 at the seller, 1 at the buyer): off the centre, where the
+arrows of a round community cross."""
+X_LIMIT, Y_LIMIT = 2.25, 1.7
 """Half extent of the scene (data units): wider than tall, for the labels beside the houses."""
 
 
@@ -41,6 +44,15 @@ def circle_positions(count: int) -> npt.NDArray[np.float64]:
     """(count, 2) positions on the circle, the first at the top, then clockwise."""
     angles = math.pi / 2 - 2 * math.pi * np.arange(count) / max(count, 1)
     return np.column_stack([RADIUS * np.cos(angles), RADIUS * np.sin(angles)])
+
+
+def arc_point(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], t: float) -> npt.NDArray[np.float64]:
+    """The point at parameter ``t`` of matplotlib's ``arc3`` curve from ``a`` to ``b`` (a quadratic Bezier
+    whose control point is the chord's midpoint + rad x (dy, -dx)), in data units of an equal-aspect axes."""
+    dx, dy = b - a
+    control = (a + b) / 2 + P2P_ARC * np.array([dy, -dx])
+    result: npt.NDArray[np.float64] = (1 - t) ** 2 * a + 2 * (1 - t) * t * control + t**2 * b
+    return result
 
 
 def arrow_width(kwh: float, max_kwh: float) -> float:
@@ -127,12 +139,10 @@ class Scene:
             a, b = self.positions[index[t.seller]], self.positions[index[t.buyer]]
             self._arrow((float(a[0]), float(a[1])), (float(b[0]), float(b[1])), t.kwh, P2P_COLOR, P2P_ARC)
             if rank < MAX_P2P_LABELS:
-                # the midpoint of matplotlib's arc3 curve: chord midpoint + rad/2 x (dy, -dx)
-                dx, dy = b - a
-                mid = (a + b) / 2 + 0.5 * P2P_ARC * np.array([dy, -dx])
+                at = arc_point(a, b, LABEL_AT)
                 self.ax.text(
-                    float(mid[0]),
-                    float(mid[1]),
+                    float(at[0]),
+                    float(at[1]),
                     kwh_label(t.kwh),
                     fontsize=7,
                     color=P2P_COLOR,

@@ -8,11 +8,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from chain.errors import EtsError, InputError
+
+if TYPE_CHECKING:
+    from ets.live.session import LiveSession
+    from ets.playback.model import Playback
+    from ets.workflow import PreparedRun
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,7 +110,7 @@ LIVE_OPTION = click.option(
 )
 
 
-def _live_session(live: bool, prepared: Any) -> Any:
+def _live_session(live: bool, prepared: PreparedRun) -> LiveSession | None:
     """The live view of a prepared run, or None; matplotlib is imported only here, and only for --live."""
     if not live:
         return None
@@ -114,7 +119,7 @@ def _live_session(live: bool, prepared: Any) -> Any:
     return LiveSession(prepared.run_dir, prepared.genesis)
 
 
-def _finish_live(session: Any, quiet: bool) -> None:
+def _finish_live(session: LiveSession | None, quiet: bool) -> None:
     if session is not None:
         picture = session.finish()
         if not quiet:
@@ -272,14 +277,13 @@ def playback(run_dir: Path, save_path: Path | None, speed: float, frame_step: in
     click.echo(f"wrote {save_path}")
 
 
-def _frame_index(model: Any, frame_step: int | None) -> int:
+def _frame_index(model: Playback, frame_step: int | None) -> int:
     if frame_step is None:
         return 0
     try:
-        index: int = model.index_of(frame_step)
+        return model.index_of(frame_step)
     except ValueError:
         raise InputError(f"--frame {frame_step}: the run has steps {model.steps[0]} to {model.steps[-1]}") from None
-    return index
 
 
 @main.command()

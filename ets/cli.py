@@ -8,11 +8,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from chain.errors import EtsError, InputError
+
+if TYPE_CHECKING:
+    from ets.live.session import LiveSession
+    from ets.playback.model import Playback
+    from ets.workflow import PreparedRun
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -97,8 +102,33 @@ def main() -> None:
     """Peer-to-peer energy trading network simulator."""
 
 
+LIVE_OPTION = click.option(
+    "--live",
+    is_flag=True,
+    help="Show a window with the community wallet and grid buy, baseline vs market, updated each step "
+    "(saved as live.png in the run directory).",
+)
+
+
+def _live_session(live: bool, prepared: PreparedRun) -> LiveSession | None:
+    """The live view of a prepared run, or None; matplotlib is imported only here, and only for --live."""
+    if not live:
+        return None
+    from ets.live.session import LiveSession
+
+    return LiveSession(prepared.run_dir, prepared.genesis)
+
+
+def _finish_live(session: LiveSession | None, quiet: bool) -> None:
+    if session is not None:
+        picture = session.finish()
+        if not quiet:
+            click.echo(f"live view: {picture}")
+
+
 @main.command()
 @run_options
+@LIVE_OPTION
 @click.option("--secure", is_flag=True, help="CurveZMQ between the processes, with an allow-list of the genesis keys.")
 @click.option(
     "--chaos",
@@ -107,8 +137,8 @@ def main() -> None:
     help="Faults to inject, e.g. 'kill:h3@20,pause:h5@30-40,kill:coordinator@50' (see README, Faults).",
 )
 @_fail_cleanly
-def run(results: Path, quiet: bool, secure: bool, chaos: str, **options: Any) -> None:
-    """Launch a local cluster (a coordinator and a node per household) and compare with the baseline."""
+def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **options: Any) -> None:
+    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
     from ets.chaos.spec import Action, parse_chaos
     from ets.launcher import run_cluster
     from ets.setup import run_household_ids
@@ -119,12 +149,14 @@ def run(results: Path, quiet: bool, secure: bool, chaos: str, **options: Any) ->
     if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
         raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
     prepared = prepare_run(params, results, "cluster")
+    session = _live_session(live, prepared)
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
             run_cluster(
                 prepared.run_dir,
                 prepared.genesis,
                 on_block=lambda h: advance(h + 1),
+                on_block_raw=session.on_raw if session is not None else None,
                 secure=secure,
                 chaos=faults,
             )
@@ -132,21 +164,32 @@ def run(results: Path, quiet: bool, secure: bool, chaos: str, **options: Any) ->
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
         sys.exit(130)
     finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    _finish_live(session, quiet)
 
 
 @main.command()
 @run_options
+@LIVE_OPTION
 @_fail_cleanly
-def simulate(results: Path, quiet: bool, **options: Any) -> None:
+def simulate(results: Path, quiet: bool, live: bool, **options: Any) -> None:
     """Run the same market in one process, without the network."""
     from ets.engine import simulate as run_engine
     from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
     prepared = prepare_run(params, results, "in-process")
+    session = _live_session(live, prepared)
     with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
-        run_engine(prepared.run_dir, prepared.genesis, params, prepared.grid, on_step=lambda s: advance(s + 1))
+        run_engine(
+            prepared.run_dir,
+            prepared.genesis,
+            params,
+            prepared.grid,
+            on_step=lambda s: advance(s + 1),
+            on_block=session.on_block if session is not None else None,
+        )
     finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    _finish_live(session, quiet)
 
 
 @main.command()
@@ -201,6 +244,79 @@ def bound(run_dir: Path) -> None:
     click.echo(f"baseline:  {gap.baseline:12.4f} $")
     click.echo(f"gap:       {gap.gap:12.4f} $  ({gap.gap_pct:.2f}% of the optimum's magnitude)")
     click.echo(f"captured:  {gap.captured_pct:11.1f} %  of the saving the optimum makes over the baseline")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--save",
+    "save_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write a file instead of opening a window: .gif or .mp4 (every step) or .png (the step of --frame).",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(0.25, 10.0),
+    default=1.0,
+    show_default=True,
+    help="Playback speed, 0.25x-10x; 1x is 2 steps per second.",
+)
+@click.option("--frame", "frame_step", type=int, default=None, help="The step to show first, or to save as .png.")
+@click.option("--dpi", type=click.IntRange(30, 300), default=100, show_default=True, help="Resolution of saved files.")
+@_fail_cleanly
+def playback(run_dir: Path, save_path: Path | None, speed: float, frame_step: int | None, dpi: int) -> None:
+    """Play a run back: households on a circle around the city grid, energy arrows, status, and the wallet,
+    grid, battery, energy and P2P plots (baseline vs optimized). Opens a window unless --save is given."""
+    from ets.playback.model import load_playback
+
+    model = load_playback(run_dir)
+    index = _frame_index(model, frame_step)
+    if save_path is None:
+        from ets.playback.interactive import play
+
+        play(model, speed, index)
+        return
+    if not save_path.parent.is_dir():
+        raise InputError(f"{save_path.parent}: no such directory")
+    if save_path.suffix.lower() == ".png":
+        from ets.playback.save import save_frame
+
+        save_frame(model, index, save_path, dpi)
+    else:
+        from ets.playback.save import movie_writer, save_movie
+
+        movie_writer(save_path, speed)  # checks the format before any frame is drawn
+        with _progress(False, model.length, "frames") as advance:
+            save_movie(model, save_path, speed, dpi, on_frame=advance)
+    click.echo(f"wrote {save_path}")
+
+
+def _frame_index(model: Playback, frame_step: int | None) -> int:
+    if frame_step is None:
+        return 0
+    try:
+        return model.index_of(frame_step)
+    except ValueError:
+        raise InputError(f"--frame {frame_step}: the run has steps {model.steps[0]} to {model.steps[-1]}") from None
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for the page and the figures (default: RUN_DIR/report).",
+)
+@_fail_cleanly
+def report(run_dir: Path, out: Path | None) -> None:
+    """Write PNG figures and an HTML page (KPI table, saving per household, grid import duration curve
+    against the limit, prices, battery use) about a run."""
+    from ets.report import write_report
+
+    written = write_report(run_dir, out)
+    for path in written:
+        click.echo(str(path))
 
 
 def _setup_logging(name: str) -> None:

@@ -29,10 +29,12 @@ def simulate(
     params: Params,
     grid: GridSeries,
     on_step: Callable[[int], None] | None = None,
+    on_block: Callable[[Block], None] | None = None,
 ) -> list[Block]:
     """Run every step and the closing block; write the coordinator's ledger; return the blocks.
 
-    ``on_step`` is called after each block (the closing block's step is ``genesis.steps``)."""
+    ``on_step`` is called after each block with its step (the closing block's step is ``genesis.steps``),
+    ``on_block`` with the block itself (for the live view)."""
     layout = RunLayout(run_dir)
     keys = [SigningKey.load(layout.key(h)) for h in genesis.household_ids]
     coordinator_key = SigningKey.load(layout.key("coordinator"))
@@ -58,4 +60,6 @@ def simulate(
                 core.acks.add(sign(ack, key), ack, core.history)
             if on_step is not None:
                 on_step(step)
+            if on_block is not None:
+                on_block(block)
     return blocks

@@ -164,14 +164,17 @@ def run_cluster(
     run_dir: Path,
     genesis: Genesis,
     on_block: Callable[[int], None] | None = None,
+    on_block_raw: Callable[[bytes], None] | None = None,
     *,
     secure: bool = False,
     chaos: tuple[Fault, ...] = (),
 ) -> None:
     """Start the coordinator and a node per household for a prepared run directory; wait for the end.
 
-    ``chaos`` faults are injected as the steps open. Raises ``ClusterError`` if any process fails
-    (one crashed on purpose aside); every process is ended before this returns.
+    ``on_block`` gets the height of each block the coordinator publishes, ``on_block_raw`` its signed
+    envelope as published (for the live view). ``chaos`` faults are injected as the steps open.
+    Raises ``ClusterError`` if any process fails (one crashed on purpose aside); every process is
+    ended before this returns.
     """
     cluster = Cluster(run_dir, genesis, secure)
     driver = ChaosDriver(chaos, cluster, cluster.layout.log("chaos") if chaos else None)
@@ -181,7 +184,7 @@ def run_cluster(
             cluster.add_node(hid)
             if hid not in driver.held_back:
                 cluster.start(hid)
-        _watch(cluster, driver, endpoints["pub"], on_block)
+        _watch(cluster, driver, endpoints["pub"], on_block, on_block_raw)
         failed = [p for p in cluster.all() if p.popen.returncode != 0 and p.name not in driver.crashed]
         if failed:
             names = ", ".join(f"{p.name} (exit {p.popen.returncode}, log {p.log})" for p in failed)
@@ -190,7 +193,13 @@ def run_cluster(
         stop_all(cluster.all())
 
 
-def _watch(cluster: Cluster, driver: ChaosDriver, pub: str, on_block: Callable[[int], None] | None) -> None:
+def _watch(
+    cluster: Cluster,
+    driver: ChaosDriver,
+    pub: str,
+    on_block: Callable[[int], None] | None,
+    on_block_raw: Callable[[bytes], None] | None,
+) -> None:
     """Wait for every process to end, reporting block heights and driving faults from the steps announced.
 
     If the coordinator fails, the nodes are stopped rather than left to time out.
@@ -219,8 +228,11 @@ def _watch(cluster: Cluster, driver: ChaosDriver, pub: str, on_block: Callable[[
                 kind, number = _progress_of(raw)
                 if kind == "step":
                     driver.step_opened(number)
-                elif kind == "block" and on_block is not None:
-                    on_block(number)
+                elif kind == "block":
+                    if on_block is not None:
+                        on_block(number)
+                    if on_block_raw is not None:
+                        on_block_raw(raw)
     finally:
         sub.close(linger=0)
         ctx.term()

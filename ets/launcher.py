@@ -8,6 +8,8 @@ kills, pauses, restarts and late-starts processes as the steps open (see ``ets.c
 
 from __future__ import annotations
 
+import compileall
+import contextlib
 import json
 import signal
 import subprocess
@@ -160,6 +162,18 @@ class Cluster:
             p.popen.send_signal(signum)
 
 
+def precompile() -> None:
+    """Write the project's bytecode once, so a hundred processes do not each compile its sources.
+
+    Where the environment forbids writing bytecode (``PYTHONDONTWRITEBYTECODE``) every process would
+    otherwise compile every module it imports; a read-only install is left as it is.
+    """
+    root = Path(__file__).resolve().parent.parent
+    for package in ("chain", "coordinator", "ets", "node", "optimizer"):
+        with contextlib.suppress(OSError):
+            compileall.compile_dir(root / package, quiet=2, workers=1)
+
+
 def run_cluster(
     run_dir: Path,
     genesis: Genesis,
@@ -176,6 +190,7 @@ def run_cluster(
     Raises ``ClusterError`` if any process fails (one crashed on purpose aside); every process is
     ended before this returns.
     """
+    precompile()
     cluster = Cluster(run_dir, genesis, secure)
     driver = ChaosDriver(chaos, cluster, cluster.layout.log("chaos") if chaos else None)
     try:

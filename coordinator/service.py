@@ -31,6 +31,7 @@ from chain.state import ChainState
 from coordinator.core import CoordinatorCore, OfferBox
 from coordinator.transport import CoordinatorTransport
 from ets.grid import GridSeries, grid_series
+from ets.health import Heartbeat
 from ets.market_setup import market_for
 from ets.params import Params
 
@@ -50,6 +51,7 @@ class CoordinatorConfig:
     pub_bind: str
     endpoints_file: Path | None = None
     metrics_file: Path | None = None
+    heartbeat: Path | None = None
     exit_with_parent: bool = False
 
 
@@ -92,6 +94,7 @@ class Coordinator:
         self.stopping = False
         self._started = False
         self._parent = os.getppid()
+        self.heartbeat = Heartbeat(cfg.heartbeat)
 
     @property
     def state(self) -> ChainState:
@@ -137,6 +140,7 @@ class Coordinator:
         seq = 0
         ids = set(self.genesis.household_ids)
         while not self.stopping and time.monotonic() < deadline:
+            self.heartbeat.beat(self.state.height)
             transport.publish(sign(Beacon(self.genesis.chain_id, seq), self.key).raw)
             seq += 1
             until = time.monotonic() + BEACON_INTERVAL_S
@@ -194,6 +198,7 @@ class Coordinator:
         transport.publish(sign(StepOpen(g.chain_id, step, self.state.height, round(timeout * 1000)), self.key).raw)
         deadline = time.monotonic() + timeout
         while not box.complete() and not self.stopping:
+            self.heartbeat.beat(self.state.height)
             left = deadline - time.monotonic()
             if left <= 0:
                 break
@@ -208,6 +213,7 @@ class Coordinator:
         ids = set(self.genesis.household_ids)
         next_end = 0.0
         while not self.stopping and not ids <= self.byes and time.monotonic() < deadline:
+            self.heartbeat.beat(self.state.height)
             if time.monotonic() >= next_end:
                 transport.publish(end)
                 next_end = time.monotonic() + END_REPEAT_S

@@ -13,8 +13,9 @@ from typing import Any
 import click
 
 from chain.errors import EtsError, InputError
+from ets import envvars
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT: Path = Path(__file__).resolve().parents[1]
 
 
 def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -191,63 +192,202 @@ def _setup_logging(name: str) -> None:
     )
 
 
-@main.command()
-@click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
-@click.option("--household", required=True, help="This node's household id.")
-@click.option("--router", required=True, help="Coordinator's ROUTER endpoint, e.g. tcp://10.0.0.1:5555.")
-@click.option("--pub", required=True, help="Coordinator's PUB endpoint.")
-@click.option("--gossip-bind", default="tcp://127.0.0.1:*", show_default=True, help="Where this node publishes.")
-@click.option("--exit-with-parent", is_flag=True, help="Leave when the launching process is gone.")
-@_fail_cleanly
-def node(run_dir: Path, household: str, router: str, pub: str, gossip_bind: str, exit_with_parent: bool) -> None:
-    """Run one household node."""
-    from ets.params import Params
-    from ets.setup import RunLayout
-    from node.service import NodeConfig, run_node
+def _env_option(*names: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """An option that can also be set from the environment, which --help shows."""
+    return click.option(*names, show_envvar=True, **kwargs)
 
-    _setup_logging(household)
-    layout = RunLayout(run_dir)
-    params = Params.load(layout.params)
-    config = NodeConfig(
-        household=household,
-        genesis=layout.genesis,
-        key=layout.key(household),
-        params=layout.params,
-        data=Path(params.household.data_file),
-        ledger=layout.ledger(household),
-        coordinator_router=router,
-        coordinator_pub=pub,
-        gossip_bind=gossip_bind,
-        exit_with_parent=exit_with_parent,
+
+def _file_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The files a process reads and writes: each given on its own, or taken from a run directory."""
+    existing = click.Path(path_type=Path, exists=True, dir_okay=False)
+    for option in reversed(
+        [
+            _env_option(
+                "--run-dir",
+                type=click.Path(path_type=Path, exists=True, file_okay=False),
+                envvar=envvars.RUN_DIR,
+                help="A prepared run directory: every file below not given is taken from it.",
+            ),
+            _env_option("--genesis", type=existing, envvar=envvars.GENESIS, help="genesis.json of the run."),
+            _env_option(
+                "--params", "params_file", type=existing, envvar=envvars.PARAMS, help="params.json of the run."
+            ),
+            _env_option("--key", type=existing, envvar=envvars.KEY, help="This process's private key."),
+            _env_option(
+                "--ledger",
+                type=click.Path(path_type=Path, dir_okay=False),
+                envvar=envvars.LEDGER,
+                help="This process's ledger (created if missing, resumed if present).",
+            ),
+            _env_option(
+                "--heartbeat",
+                type=click.Path(path_type=Path, dir_okay=False),
+                envvar=envvars.HEARTBEAT,
+                help="A file rewritten every few seconds while the process is alive, for `ets health`.",
+            ),
+            _env_option(
+                "--exit-with-parent",
+                is_flag=True,
+                envvar=envvars.EXIT_WITH_PARENT,
+                help="Leave when the launching process is gone.",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
+
+
+def _files(
+    run_dir: Path | None, genesis: Path | None, params_file: Path | None, key: Path | None, ledger: Path | None
+) -> Any:
+    from ets.process_config import Files
+
+    return Files(run_dir, genesis, params_file, key, ledger)
+
+
+@main.command(context_settings={"show_default": True})
+@_file_options
+@_env_option("--household", envvar=envvars.HOUSEHOLD, help="This node's household id.")
+@_env_option(
+    "--household-index",
+    envvar=envvars.HOUSEHOLD_INDEX,
+    help="Instead of --household: the household's position in genesis (0 = first), or a name ending in -N "
+    "(a StatefulSet pod's name, households-3) for position N.",
+)
+@_env_option(
+    "--coordinator-router",
+    "--router",
+    "router",
+    envvar=envvars.COORDINATOR_ROUTER,
+    required=True,
+    help="Coordinator's ROUTER endpoint, e.g. tcp://coordinator:5555.",
+)
+@_env_option(
+    "--coordinator-pub",
+    "--pub",
+    "pub",
+    envvar=envvars.COORDINATOR_PUB,
+    required=True,
+    help="Coordinator's PUB endpoint, e.g. tcp://coordinator:5556.",
+)
+@_env_option(
+    "--gossip-bind", envvar=envvars.GOSSIP_BIND, default="tcp://127.0.0.1:*", help="Where this node publishes."
+)
+@_env_option(
+    "--gossip-advertise",
+    envvar=envvars.GOSSIP_ADVERTISE,
+    help="The endpoint peers are told to connect to (default: the one bound; set it when binding a wildcard).",
+)
+@_env_option(
+    "--peers",
+    envvar=envvars.PEERS,
+    multiple=True,
+    help="Gossip endpoints to subscribe to (repeat, or separate by commas or spaces) instead of the peers the "
+    "coordinator names.",
+)
+@_env_option(
+    "--data",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    envvar=envvars.DATA,
+    help="Household data file (default: the one the parameters name).",
+)
+@_fail_cleanly
+def node(
+    household: str | None,
+    household_index: str | None,
+    router: str,
+    pub: str,
+    gossip_bind: str,
+    gossip_advertise: str | None,
+    peers: tuple[str, ...],
+    data: Path | None,
+    heartbeat: Path | None,
+    exit_with_parent: bool,
+    **files: Any,
+) -> None:
+    """Run one household node. Every option can be set from the environment (ETS_ + its name)."""
+    from ets.process_config import NodeOptions, node_config, split_endpoints
+    from node.service import run_node
+
+    options = NodeOptions(
+        household,
+        household_index,
+        router,
+        pub,
+        gossip_bind,
+        gossip_advertise,
+        split_endpoints(peers),
+        data,
+        heartbeat,
+        exit_with_parent,
     )
+    config = node_config(_files(**files), options)
+    _setup_logging(config.household)
     sys.exit(run_node(config))
 
 
-@main.command()
-@click.option("--run-dir", type=click.Path(path_type=Path, exists=True, file_okay=False), required=True)
-@click.option("--router-bind", default="tcp://127.0.0.1:*", show_default=True)
-@click.option("--pub-bind", default="tcp://127.0.0.1:*", show_default=True)
-@click.option("--exit-with-parent", is_flag=True, help="Leave when the launching process is gone.")
+@main.command(context_settings={"show_default": True})
+@_file_options
+@_env_option("--router-bind", envvar=envvars.ROUTER_BIND, default="tcp://127.0.0.1:*", help="ROUTER endpoint.")
+@_env_option("--pub-bind", envvar=envvars.PUB_BIND, default="tcp://127.0.0.1:*", help="PUB endpoint.")
+@_env_option(
+    "--endpoints-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=envvars.ENDPOINTS_FILE,
+    help="Where to write the endpoints bound (default: the run directory's coordinator_endpoints.json).",
+)
+@_env_option(
+    "--metrics-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=envvars.METRICS_FILE,
+    help="Where to write per-step network metrics (default: the run directory's network_metrics.csv).",
+)
 @_fail_cleanly
-def coordinator(run_dir: Path, router_bind: str, pub_bind: str, exit_with_parent: bool) -> None:
-    """Run the coordinator."""
-    from coordinator.service import CoordinatorConfig, run_coordinator
-    from ets.setup import RunLayout
+def coordinator(
+    router_bind: str,
+    pub_bind: str,
+    endpoints_file: Path | None,
+    metrics_file: Path | None,
+    heartbeat: Path | None,
+    exit_with_parent: bool,
+    **files: Any,
+) -> None:
+    """Run the coordinator. Every option can be set from the environment (ETS_ + its name)."""
+    from coordinator.service import run_coordinator
+    from ets.process_config import CoordinatorOptions, coordinator_config
 
+    options = CoordinatorOptions(router_bind, pub_bind, endpoints_file, metrics_file, heartbeat, exit_with_parent)
+    config = coordinator_config(_files(**files), options)
     _setup_logging("coordinator")
-    layout = RunLayout(run_dir)
-    config = CoordinatorConfig(
-        genesis=layout.genesis,
-        key=layout.key("coordinator"),
-        params=layout.params,
-        ledger=layout.coordinator_ledger,
-        router_bind=router_bind,
-        pub_bind=pub_bind,
-        endpoints_file=layout.endpoints,
-        metrics_file=layout.metrics,
-        exit_with_parent=exit_with_parent,
-    )
     sys.exit(run_coordinator(config))
+
+
+@main.command()
+@click.option(
+    "--heartbeat",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=envvars.HEARTBEAT,
+    required=True,
+    show_envvar=True,
+    help="The heartbeat file of the process to check.",
+)
+@click.option(
+    "--max-age",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar=envvars.MAX_AGE,
+    default=30.0,
+    show_default=True,
+    show_envvar=True,
+    help="Seconds since the last beat beyond which the process counts as unhealthy.",
+)
+@_fail_cleanly
+def health(heartbeat: Path, max_age: float) -> None:
+    """Exit 0 if the process writing HEARTBEAT beat within MAX_AGE seconds, else 1 (a container's health
+    check)."""
+    from ets.health import check
+
+    beat = check(heartbeat, max_age)
+    click.echo(f"ok: pid {beat.pid}, height {beat.height}")
 
 
 @main.group()

@@ -31,6 +31,7 @@ from chain.reading import read_block, read_signed
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
 from ets.data import run_data
+from ets.health import Heartbeat
 from ets.params import Params
 from node.offer import build_offer
 from node.state import StepMachine
@@ -54,6 +55,11 @@ class NodeConfig:
     coordinator_router: str
     coordinator_pub: str
     gossip_bind: str
+    gossip_advertise: str | None = None
+    """The gossip endpoint peers are told (default: the one bound); needed where the bind is a wildcard."""
+    peers: tuple[str, ...] = ()
+    """Gossip endpoints to subscribe to instead of the peers the coordinator names."""
+    heartbeat: Path | None = None
     exit_with_parent: bool = False
 
 
@@ -91,6 +97,8 @@ class Node:
         self.stopping = False
         self._last_catchup = 0.0
         self._parent = os.getppid()
+        self.heartbeat = Heartbeat(config.heartbeat)
+        self.gossip_peers: list[str] = []
 
     # -- validation and storage ---------------------------------------------------------------------
 
@@ -189,14 +197,25 @@ class Node:
             pass
         elif isinstance(message, Start):
             self.started = True
-            peers = [e for h, e in message.peers if h != self.config.household]
-            transport.connect_peers(_fanout(peers, self.index, self.params.network.gossip_fanout))
+            self._connect_peers(message, transport)
         elif isinstance(message, StepOpen):
             self.started = True
             self.on_step(message, transport)
         elif isinstance(message, End):
             self.final_height = message.final_height
         return True
+
+    def _connect_peers(self, start: Start, transport: NodeTransport) -> None:
+        """Subscribe to the peers given, else to the coordinator's choice of them."""
+        if self.config.peers:
+            peers = list(self.config.peers)
+        else:
+            others = [e for h, e in start.peers if h != self.config.household]
+            peers = _fanout(others, self.index, self.params.network.gossip_fanout)
+        if peers != self.gossip_peers:
+            log.info("gossip peers: %s", ", ".join(peers) or "none")
+        self.gossip_peers = peers
+        transport.connect_peers(peers)
 
     def _reject(self, where: str, exc: Exception) -> None:
         self.rejected += 1
@@ -208,6 +227,9 @@ class Node:
         """Serve until the run ends; 0 on a clean end, non-zero when the network went quiet."""
         cfg = self.config
         transport = NodeTransport(cfg.coordinator_router, cfg.coordinator_pub, cfg.gossip_bind)
+        advertised = cfg.gossip_advertise or transport.gossip_endpoint
+        if "0.0.0.0" in advertised or "*" in advertised:
+            log.warning("peers are told to reach this node at %s; set --gossip-advertise", advertised)
         timeout = self.params.network.peer_timeout_s
         last_heard = time.monotonic()
         last_hello = 0.0
@@ -218,8 +240,9 @@ class Node:
                     log.error("the launching process is gone; leaving")
                     return 4
                 now = time.monotonic()
+                self.heartbeat.beat(self.state.height)
                 if heard_coordinator and not self.started and now - last_hello > HELLO_INTERVAL_S:
-                    hello = Hello(self.genesis.chain_id, cfg.household, transport.gossip_endpoint, self.state.height)
+                    hello = Hello(self.genesis.chain_id, cfg.household, advertised, self.state.height)
                     transport.send(sign(hello, self.key).raw)
                     last_hello = now
                 if self.final_height is not None:

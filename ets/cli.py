@@ -539,3 +539,8 @@ class _Progress:
 
 def _progress(quiet: bool, total: int, label: str) -> _Progress | _NoProgress:
     return _NoProgress() if quiet else _Progress(total, label)
+
+
+from ets.cli_docker import docker  # noqa: E402  (it uses the helpers above)
+
+main.add_command(docker)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from ets.deploy.containers import Container, Mounts, coordinator_container, node
 from ets.deploy.provision import COORDINATOR_KEY_FILE, household_key_file, prepare
 from ets.health import check
 from ets.launcher import child_environment
-from tests.conftest import write_params
+from tests.conftest import cli, write_params
 
 HOUSEHOLDS = 3
 STEPS = 4
@@ -84,3 +85,7 @@ def test_the_containers_commands_run_a_cluster(tmp_path: Path) -> None:
     assert f"gossip peers: tcp://{net}.3:5557" in (tmp_path / "household-0.log").read_text()
     assert "complete" in (tmp_path / f"household-{HOUSEHOLDS - 1}.log").read_text()
     assert genesis.household_ids[HOUSEHOLDS - 1] in (tmp_path / f"household-{HOUSEHOLDS - 1}.log").read_text()
+    copied = run / "ledgers" / "coordinator.ledger"  # as docker/README.md says to check a run
+    shutil.copyfile(ledgers[0], copied)
+    result = cli("verify", str(copied))
+    assert result.exit_code == 0, result.output

@@ -40,6 +40,7 @@ from coordinator.transport import CoordinatorTransport
 from ets.curve import CurveIdentity
 from ets.drops import Drops
 from ets.grid import GridSeries, grid_series
+from ets.health import Heartbeat
 from ets.market_setup import market_for
 from ets.params import Params
 
@@ -61,6 +62,7 @@ class CoordinatorConfig:
     endpoints_file: Path | None = None
     metrics_file: Path | None = None
     secure: bool = False
+    heartbeat: Path | None = None
     exit_with_parent: bool = False
 
 
@@ -108,6 +110,7 @@ class Coordinator:
         self._open = b""
         """The signed announcement of the step being collected."""
         self._parent = os.getppid()
+        self.heartbeat = Heartbeat(cfg.heartbeat)
 
     @property
     def state(self) -> ChainState:
@@ -194,6 +197,7 @@ class Coordinator:
         deadline = begun + net.start_timeout_s
         quorum_at: float | None = begun if resuming else None
         while not self.stopping and time.monotonic() < deadline:
+            self.heartbeat.beat(self.state.height)
             self._beacon(transport)
             until = time.monotonic() + BEACON_INTERVAL_S
             while time.monotonic() < until:
@@ -274,6 +278,7 @@ class Coordinator:
         deadline = now + timeout
         next_beacon = now + net.heartbeat_interval_s
         while not box.complete() and not self.stopping:
+            self.heartbeat.beat(self.state.height)
             now = time.monotonic()
             left = deadline - now
             if left <= 0:
@@ -295,6 +300,7 @@ class Coordinator:
         ids = set(self.genesis.household_ids)
         next_end = 0.0
         while not self.stopping and not ids <= self.byes and time.monotonic() < deadline:
+            self.heartbeat.beat(self.state.height)
             if time.monotonic() >= next_end:
                 transport.publish(end)
                 next_end = time.monotonic() + END_REPEAT_S

@@ -11,6 +11,7 @@ from __future__ import annotations
 import compileall
 import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from chain.genesis import Genesis
 from ets.chaos.driver import ChaosDriver
 from ets.chaos.spec import Fault
 from ets.curve import CurveIdentity
+from ets.envvars import OPTION_VARIABLES
 from ets.setup import RunLayout
 from ets.sockets import configure
 
@@ -50,10 +52,19 @@ def _command(*args: str) -> list[str]:
     return [sys.executable, "-m", "ets", *args]
 
 
+def child_environment() -> dict[str, str]:
+    """This process's environment without the variables that set a node's or coordinator's options: the
+    launcher gives every child its settings as flags, and a key or ledger left in the shell must not reach
+    them all."""
+    return {k: v for k, v in os.environ.items() if k not in OPTION_VARIABLES}
+
+
 def _spawn(name: str, args: list[str], log: Path) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
-        popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        popen = subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_environment()
+        )
     return Proc(name, popen, log)
 
 

@@ -38,6 +38,7 @@ from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
 from ets.curve import CurveIdentity
 from ets.drops import Drops
+from ets.health import Heartbeat
 from ets.meters import MeterSeries
 from ets.params import Params
 from node.offer import build_offer
@@ -68,6 +69,12 @@ class NodeConfig:
     meter: Path | None = None
     """This household's meter series for the run (``ets.meters``), written at run setup."""
     secure: bool = False
+    gossip_advertise: str | None = None
+    """The gossip endpoint peers are told (default: the one bound); needed where the bind is a wildcard."""
+    sync_advertise: str | None = None
+    """The catch-up endpoint peers are told (default: the one bound)."""
+    heartbeat: Path | None = None
+    """A file rewritten every few seconds while the node runs (for container health checks)."""
     exit_with_parent: bool = False
 
 
@@ -106,6 +113,7 @@ class Node:
         self.stopping = False
         self._last_catchup = 0.0
         self._parent = os.getppid()
+        self.heartbeat = Heartbeat(config.heartbeat)
 
     @property
     def rejected(self) -> int:
@@ -226,6 +234,7 @@ class Node:
     def on_peers(self, start: Start, transport: NodeTransport) -> None:
         others = [p for p in start.peers if p.household != self.config.household]
         chosen = _fanout(others, self.index, self.params.network.gossip_fanout)
+        log.info("gossip peers: %s", ", ".join(p.gossip_endpoint for p in chosen) or "none")
         key = self.genesis.key_of
         transport.connect_peers([(p.household, p.gossip_endpoint, p.sync_endpoint, key[p.household]) for p in chosen])
 
@@ -245,11 +254,12 @@ class Node:
     # -- the loop -----------------------------------------------------------------------------------
 
     def _hello(self, transport: NodeTransport) -> bytes:
+        cfg = self.config
         hello = Hello(
             self.genesis.chain_id,
-            self.config.household,
-            transport.gossip_endpoint,
-            transport.sync_endpoint,
+            cfg.household,
+            cfg.gossip_advertise or transport.gossip_endpoint,
+            cfg.sync_advertise or transport.sync_endpoint,
             self.state.height,
             time.time_ns() // 1_000_000,
         )
@@ -275,6 +285,9 @@ class Node:
         cfg = self.config
         transport = self._transport()
         log.info("listening: gossip %s, sync %s", transport.gossip_endpoint, transport.sync_endpoint)
+        for told in (cfg.gossip_advertise or transport.gossip_endpoint, cfg.sync_advertise or transport.sync_endpoint):
+            if "0.0.0.0" in told or "*" in told:
+                log.warning("peers are told to reach this node at %s; set the advertised endpoints", told)
         net = self.params.network
         last_heard = time.monotonic()
         last_hello = 0.0
@@ -284,6 +297,7 @@ class Node:
                 if cfg.exit_with_parent and os.getppid() != self._parent:
                     log.error("the launching process is gone; leaving")
                     return 4
+                self.heartbeat.beat(self.state.height)
                 now = time.monotonic()
                 if heard_coordinator and now - last_hello > net.heartbeat_interval_s:
                     transport.send(self._hello(transport))

@@ -11,10 +11,10 @@ import pandas as pd
 from chain.genesis import Genesis
 from ets.data import HouseholdData, run_data, run_window
 from ets.grid import GridSeries, grid_series
+from ets.layout import RunLayout
 from ets.market_setup import market_config, storage_of
 from ets.params import Params
 from ets.results import read_csv
-from ets.setup import RunLayout
 from optimizer.bound import perfect_foresight, run_objective
 
 

@@ -17,9 +17,9 @@ from chain.offers import Ack
 from coordinator.core import CoordinatorCore
 from ets.data import run_data
 from ets.grid import GridSeries
+from ets.layout import RunLayout
 from ets.market_setup import market_for
 from ets.params import Params
-from ets.setup import RunLayout
 from node.offer import build_offer
 
 

@@ -30,7 +30,7 @@ from ets.chaos.driver import ChaosDriver
 from ets.chaos.spec import Fault
 from ets.curve import CurveIdentity
 from ets.envvars import OPTION_VARIABLES
-from ets.setup import RunLayout
+from ets.layout import RunLayout
 from ets.sockets import configure
 
 ENDPOINTS_TIMEOUT_S = 30.0

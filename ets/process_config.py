@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 from chain.errors import InputError
 from chain.genesis import Genesis
 from ets import envvars
+from ets.layout import RunLayout
 from ets.params import Params
-from ets.setup import RunLayout
 
 if TYPE_CHECKING:  # each process imports only its own service (the coordinator's pulls in the solver)
     from coordinator.service import CoordinatorConfig

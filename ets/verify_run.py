@@ -20,10 +20,10 @@ from chain.history import History
 from chain.ledger import read_records
 from chain.validation import TransferRule
 from chain.verify import BlockCheck, verify_records
+from ets.layout import RunLayout
 from ets.params import Params
 from ets.resolve import Resolver
 from ets.results import read_csv, records_from_blocks, results_frame
-from ets.setup import RunLayout
 from optimizer.fairness import closing_transfers
 
 MONEY_TOLERANCE = 1e-7

@@ -19,10 +19,11 @@ from ets.baseline_runner import run_baseline
 from ets.bound import gap_to_optimum
 from ets.data import HouseholdData, run_data
 from ets.grid import GridSeries, grid_series
+from ets.layout import RunLayout
 from ets.meters import MeterSeries
 from ets.params import Params
 from ets.results import read_csv, records_from_blocks, results_frame, write_csv
-from ets.setup import RunLayout, create_run, new_run_dir
+from ets.setup import create_run, new_run_dir
 from ets.summary import summarize
 
 

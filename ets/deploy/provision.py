@@ -20,8 +20,9 @@ from pathlib import Path
 
 from chain.errors import InputError
 from chain.genesis import Genesis
+from ets.layout import RunLayout
 from ets.params import Params
-from ets.setup import RunLayout, create_run
+from ets.setup import create_run
 
 DIR_MODE = 0o700
 KEY_MODE = 0o444

@@ -59,7 +59,10 @@ def _sample(pid: int) -> tuple[float, float] | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")) / 1024
+    rss_kb = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")]
+    if not rss_kb:
+        return None  # exited, not yet reaped
+    rss = rss_kb[0] / 1024
     fields = stat[stat.rindex(")") + 2 :].split()
     return rss, (int(fields[11]) + int(fields[12])) / TICKS
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import overload
 
 from chain.codec import MAX_MESSAGE_BYTES
 from chain.errors import LedgerCorrupt
@@ -74,13 +75,56 @@ def frame(payload: bytes) -> bytes:
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
+class Records(Sequence[bytes]):
+    """The block payloads of an open ledger in height order, read from the file when asked for.
+
+    Only each record's position is kept in memory, so a long run's ledger costs a process a few bytes
+    per block rather than the blocks themselves.
+    """
+
+    def __init__(self, fd: int, spans: list[tuple[int, int]]) -> None:
+        self._fd = fd
+        self._spans = spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [self._read(*span) for span in self._spans[index]]
+        return self._read(*self._spans[index])
+
+    def _read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._fd, length, offset)
+
+    def _add(self, offset: int, length: int) -> None:
+        self._spans.append((offset, length))
+
+
+def _spans(records: list[bytes]) -> list[tuple[int, int]]:
+    """Where each of ``records`` (read by ``scan``) starts in the file, and its length."""
+    out = []
+    pos = len(MAGIC)
+    for payload in records:
+        out.append((pos + _HEADER.size, len(payload)))
+        pos += _HEADER.size + len(payload)
+    return out
+
+
 class Ledger:
-    """An open ledger file; ``records`` holds every block payload in height order."""
+    """An open ledger file; ``records`` gives every block payload in height order."""
 
     def __init__(self, path: Path, fd: int, records: list[bytes]) -> None:
         self.path = path
         self._fd = fd
-        self.records = records
+        self._end = os.lseek(fd, 0, os.SEEK_END)
+        self.records = Records(fd, _spans(records))
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
@@ -125,7 +169,8 @@ class Ledger:
         while written < len(data):
             written += os.write(self._fd, data[written:])
         os.fsync(self._fd)
-        self.records.append(payload)
+        self.records._add(self._end + _HEADER.size, len(payload))
+        self._end += len(data)
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.records)

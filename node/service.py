@@ -25,7 +25,7 @@ from types import FrameType
 
 from chain.blocks import Block
 from chain.control import Bye, End, GetBlocks, Hello, Peer, Start, StepOpen
-from chain.crypto import SigningKey, Verifier
+from chain.crypto import SIGNATURE_BYTES, SigningKey, Verifier
 from chain.envelope import Envelope
 from chain.errors import ChainError, InputError, PeerError, ProtocolError
 from chain.genesis import Genesis
@@ -49,6 +49,8 @@ log = logging.getLogger("ets.node")
 
 CATCHUP_INTERVAL_S = 0.5
 MAX_BUFFERED_BLOCKS = 4096
+REMEMBERED_BLOCKS = 64
+"""Blocks whose copies (from gossip, from a second catch-up answer) are recognised without decoding."""
 SYNC_BATCH = 256
 """Blocks sent for one catch-up request (the asker asks again for the rest)."""
 
@@ -114,10 +116,19 @@ class Node:
         self._last_catchup = 0.0
         self._parent = os.getppid()
         self.heartbeat = Heartbeat(config.heartbeat)
+        self.stored: dict[bytes, None] = {}
+        """Signatures of the last blocks stored, oldest first."""
 
     @property
     def rejected(self) -> int:
         return self.drops.total
+
+    def _remember(self, raw: bytes) -> None:
+        """Note a stored block by its signature (the envelope's last bytes), so copies are skipped unread."""
+        signature = raw[-SIGNATURE_BYTES:]
+        self.stored[signature] = None
+        if len(self.stored) > REMEMBERED_BLOCKS:
+            del self.stored[next(iter(self.stored))]
 
     # -- validation and storage ---------------------------------------------------------------------
 
@@ -155,6 +166,7 @@ class Node:
             return
         self.machine.settled(block.step)
         self.sent_offers.pop(block.step, None)
+        self._remember(env.raw)
         ack = Ack(self.genesis.chain_id, block.step, self.config.household, block.height, self.state.tip)
         transport.send(sign(ack, self.key).raw)
         transport.relay(env.raw)
@@ -213,6 +225,8 @@ class Node:
         if source is Source.SYNC_REQUEST:
             self.serve_peer(identity, raw, transport)
             return False
+        if raw[-SIGNATURE_BYTES:] in self.stored:
+            return source is not Source.GOSSIP  # a copy of a block already stored: nothing to decode
         try:
             env, message = read_signed(raw, self.genesis, self.verifier, COORDINATOR_KINDS)
         except PeerError as exc:

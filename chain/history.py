@@ -82,9 +82,10 @@ class History:
         for household, r in readings:
             flows = scratch[r.step]
             i = self.index[household]
-            c = self._correction(flows, household, r)
-            costs[i] += self._cost_change(flows[i], c)
-            flows[i] = [c.production, c.consumption, c.grid_buy, c.grid_sell, c.curtailed, c.unserved]
+            row = flows[i].tolist()
+            c = self._correction(flows, row, household, r)
+            costs[i] += self._cost_change(row, c)
+            flows[i] = c.numbers()
             out.append(c)
         return out, costs
 
@@ -96,35 +97,43 @@ class History:
 
     def commit(self, corrections: Sequence[Correction]) -> None:
         for c in corrections:
-            self.apply(c)
+            self._enter(c)
+        self._prune()
 
-    def _correction(self, flows: npt.NDArray[np.float64], household: HouseholdId, r: MeterReading) -> Correction:
-        """The correction of ``household``'s step for a meter reading, given the step's flows so far."""
-        row = flows[self.index[household]]
+    def _correction(
+        self, flows: npt.NDArray[np.float64], row: list[float], household: HouseholdId, r: MeterReading
+    ) -> Correction:
+        """The correction of ``household``'s step for a meter reading, given the step's flows so far (``row``
+        is the household's)."""
         record = self.steps[r.step]
-        import_room = max(record.import_kwh - float(flows[:, _GB].sum()), 0.0)
-        export_room = max(record.export_kwh - float(flows[:, _GS].sum()), 0.0)
+        # ``correct`` uses only the room on the side the difference goes: export for a surplus, import else
+        surplus = (r.production - r.consumption) - (row[_PROD] - row[_CONS]) > 0
+        import_room = 0.0 if surplus else max(record.import_kwh - float(np.add.reduce(flows[:, _GB])), 0.0)
+        export_room = max(record.export_kwh - float(np.add.reduce(flows[:, _GS])), 0.0) if surplus else 0.0
         gb, gs, k, u = correct(
-            (float(row[_PROD]), float(row[_CONS])),
+            (row[_PROD], row[_CONS]),
             (r.production, r.consumption),
-            (float(row[_GB]), float(row[_GS]), float(row[_K]), float(row[_U])),
+            (row[_GB], row[_GS], row[_K], row[_U]),
             import_room,
             export_room,
         )
         return Correction(household, r.step, r.production, r.consumption, gb, gs, k, u)
 
-    def _cost_change(self, row: npt.NDArray[np.float64], c: Correction) -> float:
+    def _cost_change(self, row: list[float], c: Correction) -> float:
         """What the correction adds to the household's bill at the step's prices ($)."""
         p = self.steps[c.step].prices
-        return (c.grid_buy - float(row[_GB])) * p.grid_buy - (c.grid_sell - float(row[_GS])) * p.grid_sell
+        return (c.grid_buy - row[_GB]) * p.grid_buy - (c.grid_sell - row[_GS]) * p.grid_sell
 
     def apply(self, c: Correction) -> None:
+        self._enter(c)
+        self._prune()
+
+    def _enter(self, c: Correction) -> None:
         i = self.index[c.household]
-        self.open_flows[c.step][i] = [c.production, c.consumption, c.grid_buy, c.grid_sell, c.curtailed, c.unserved]
+        self.open_flows[c.step][i] = c.numbers()
         self.metered_through[i] = c.step
         if self.actual is not None:
             self.actual[i, c.step] = (c.production, c.consumption)
-        self._prune()
 
     def _prune(self) -> None:
         done = int(self.metered_through.min())

@@ -61,12 +61,8 @@ class Settlement:
 
     @classmethod
     def decode(cls, data: bytes) -> Settlement:
-        obj = codec.fields(codec.unpack(data), 2 + len(SETTLEMENT_NUMBERS), "settlement")
-        household = codec.as_str(obj[0], "settlement.household")
-        mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
-        if mode not in SETTLEMENT_MODES:
-            raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
-        return cls(household, mode, *codec.as_floats(obj[2:], SETTLEMENT_NUMBERS, "settlement"))
+        household, mode, numbers = settlement_fields(data)
+        return cls(household, mode, *numbers)
 
     def cost(self, grid_buy_price: float, grid_sell_price: float, p2p_price: float) -> float:
         """What the household pays for the step ($; negative when it earns)."""
@@ -104,6 +100,16 @@ SETTLEMENT_NUMBERS = (
     "shared_soc_after",
     "transfer",
 )
+
+
+def settlement_fields(data: bytes) -> tuple[HouseholdId, str, list[float]]:
+    """A settlement's household, mode and numbers (``SETTLEMENT_NUMBERS`` order), decoded and checked."""
+    obj = codec.fields(codec.unpack(data), 2 + len(SETTLEMENT_NUMBERS), "settlement")
+    household = codec.as_str(obj[0], "settlement.household")
+    mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
+    if mode not in SETTLEMENT_MODES:
+        raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
+    return household, mode, codec.as_floats(obj[2:], SETTLEMENT_NUMBERS, "settlement")
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,8 @@ import numpy as np
 import numpy.typing as npt
 
 from chain.blocks import SETTLEMENT_NUMBERS, Settlement
-from chain.genesis import BatterySpec
+from chain.columns import COLUMN, SettlementTable
+from chain.genesis import BatteryColumns, BatterySpec
 
 TOLERANCE_KWH = 1e-7
 """Slack allowed in energy checks (kWh): floating point, never physics."""
@@ -48,6 +49,9 @@ def balance_residual(
 
 
 NON_NEGATIVE = tuple(name for name in SETTLEMENT_NUMBERS if name != "transfer")
+_NON_NEGATIVE_COLUMNS = [COLUMN[name] for name in NON_NEGATIVE]
+
+BoolArray = npt.NDArray[np.bool_]
 
 
 def settlement_problems(s: Settlement, battery: BatterySpec, shared: BatterySpec, dt_hours: float) -> list[str]:
@@ -99,3 +103,49 @@ def battery_problems(
     if after > spec.capacity_kwh + tol or after < -tol:
         problems.append(f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]")
     return problems
+
+
+def physics_flags(t: SettlementTable, own: BatteryColumns, shared: BatteryColumns, dt_hours: float) -> BoolArray:
+    """The rows for which ``settlement_problems`` finds a problem, found for every row at once: the same
+    comparisons over the same arithmetic (elementwise float64 operations round exactly as Python's)."""
+    tol = TOLERANCE_KWH
+    c = t.column
+    flags: BoolArray = np.any(t.numbers[:, _NON_NEGATIVE_COLUMNS] < -tol, axis=1)
+    residual = balance_residual(
+        c("production"),
+        c("consumption"),
+        c("grid_buy"),
+        c("grid_sell"),
+        c("p2p_buy"),
+        c("p2p_sell"),
+        c("charge"),
+        c("discharge"),
+        c("curtailed"),
+        c("unserved"),
+    )
+    flags |= np.abs(residual) > tol
+    own_flows = (c("charge") - c("shared_charge"), c("discharge") - c("shared_discharge"))
+    flags |= battery_flags(own, *own_flows, c("soc_before"), c("soc_after"), dt_hours)
+    shared_flows = (c("shared_charge"), c("shared_discharge"))
+    flags |= battery_flags(shared, *shared_flows, c("shared_soc_before"), c("shared_soc_after"), dt_hours)
+    flags |= c("curtailed") > c("production") + tol
+    flags |= c("unserved") > c("consumption") + tol
+    return flags
+
+
+def battery_flags(
+    spec: BatteryColumns,
+    charge: npt.NDArray[np.float64],
+    discharge: npt.NDArray[np.float64],
+    before: npt.NDArray[np.float64],
+    after: npt.NDArray[np.float64],
+    dt_hours: float,
+) -> BoolArray:
+    """The rows for which ``battery_problems`` finds a problem."""
+    tol = TOLERANCE_KWH
+    limit = spec.max_power_kw * dt_hours + tol
+    expected = soc_after(before, charge, discharge, spec.charge_efficiency, spec.discharge_efficiency)
+    flags: BoolArray = (charge < -tol) | (discharge < -tol) | (charge > limit) | (discharge > limit)
+    flags |= np.abs(expected - after) > tol
+    flags |= (after > spec.capacity_kwh + tol) | (after < -tol)
+    return flags

@@ -15,12 +15,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from chain.blocks import Correction, MarketPrices, Settlement
+from chain.blocks import Correction, MarketPrices
+from chain.columns import COLUMN, SettlementTable
 from chain.errors import ReplayError
 from chain.genesis import Genesis, HouseholdId
 from chain.offers import MeterReading
 
 _PROD, _CONS, _GB, _GS, _K, _U = range(6)
+_FLOW_COLUMNS = [COLUMN[n] for n in ("production", "consumption", "grid_buy", "grid_sell", "curtailed", "unserved")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +56,10 @@ class History:
         return self.hashes[height]
 
     def record_step(
-        self, step: int, settlements: list[Settlement], prices: MarketPrices, limits_kwh: tuple[float, float]
+        self, step: int, settlements: SettlementTable, prices: MarketPrices, limits_kwh: tuple[float, float]
     ) -> None:
         self.steps[step] = StepRecord(prices, *limits_kwh)
-        self.open_flows[step] = np.array(
-            [[s.production, s.consumption, s.grid_buy, s.grid_sell, s.curtailed, s.unserved] for s in settlements]
-        )
+        self.open_flows[step] = settlements.numbers[:, _FLOW_COLUMNS]  # (a copy: rows change when corrected)
         if self.actual is not None:
             self.actual[:, step, 0] = self.open_flows[step][:, _PROD]
             self.actual[:, step, 1] = self.open_flows[step][:, _CONS]

@@ -245,21 +245,14 @@ class Block:
             prices=MarketPrices(*(codec.as_float(p, "block.prices") for p in prices)),
             import_capacity_kw=codec.as_float(caps[0], "block.import_capacity_kw"),
             export_capacity_kw=codec.as_float(caps[1], "block.export_capacity_kw"),
-            offers=tuple(
-                codec.as_bytes(o, "block.offers[]") for o in codec.as_list(obj[8], "block.offers", max_len=MAX_MEMBERS)
-            ),
-            settlements=tuple(
-                codec.as_bytes(s, "block.settlements[]")
-                for s in codec.as_list(obj[9], "block.settlements", max_len=MAX_MEMBERS)
-            ),
-            corrections=tuple(
-                codec.as_bytes(c, "block.corrections[]") for c in codec.as_list(obj[10], "block.corrections")
-            ),
+            offers=codec.as_bytes_tuple(obj[8], "block.offers", max_len=MAX_MEMBERS),
+            settlements=codec.as_bytes_tuple(obj[9], "block.settlements", max_len=MAX_MEMBERS),
+            corrections=codec.as_bytes_tuple(obj[10], "block.corrections"),
             trades=tuple(Trade.from_fields(t) for t in codec.as_list(obj[11], "block.trades")),
             absent=tuple(
                 codec.as_str(a, "block.absent[]") for a in codec.as_list(obj[12], "block.absent", max_len=MAX_MEMBERS)
             ),
-            acks=tuple(codec.as_bytes(a, "block.acks[]") for a in codec.as_list(obj[13], "block.acks")),
+            acks=codec.as_bytes_tuple(obj[13], "block.acks"),
             clearing_status=codec.as_str(obj[14], "block.clearing_status", max_len=32),
             objective=codec.as_float(obj[15], "block.objective"),
         )

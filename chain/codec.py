@@ -28,6 +28,7 @@ FLOAT64 = np.dtype("<f8")
 """How float series travel: little-endian float64."""
 _CONTAINERS = frozenset({list, dict})
 _FLOAT = frozenset({float})
+_BYTES = frozenset({bytes})
 
 
 def pack(obj: Any) -> bytes:
@@ -141,3 +142,11 @@ def as_list(value: Any, field: str, *, max_len: int = 1 << 20) -> list[Any]:
     if not isinstance(value, list) or len(value) > max_len:
         raise DecodeError(f"{field}: expected an array of at most {max_len} items")
     return value
+
+
+def as_bytes_tuple(value: Any, field: str, *, max_len: int = 1 << 20) -> tuple[bytes, ...]:
+    """An array of at most ``max_len`` byte strings, each checked as ``as_bytes`` checks it."""
+    items = as_list(value, field, max_len=max_len)
+    if set(map(type, items)) <= _BYTES and max(map(len, items), default=0) <= MAX_MESSAGE_BYTES:
+        return tuple(items)
+    return tuple(as_bytes(item, f"{field}[]") for item in items)

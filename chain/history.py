@@ -9,7 +9,7 @@ becomes curtailed or unserved energy. Storage and P2P flows stay as cleared.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +22,9 @@ from chain.genesis import Genesis, HouseholdId
 from chain.offers import MeterReading
 
 _PROD, _CONS, _GB, _GS, _K, _U = range(6)
+
+Room = Callable[[], float]
+"""The grid room left in a step on one side (kWh), looked up when asked."""
 _FLOW_COLUMNS = [COLUMN[n] for n in ("production", "consumption", "grid_buy", "grid_sell", "curtailed", "unserved")]
 
 
@@ -106,16 +109,16 @@ class History:
         """The correction of ``household``'s step for a meter reading, given the step's flows so far (``row``
         is the household's)."""
         record = self.steps[r.step]
-        # ``correct`` uses only the room on the side the difference goes: export for a surplus, import else
-        surplus = (r.production - r.consumption) - (row[_PROD] - row[_CONS]) > 0
-        import_room = 0.0 if surplus else max(record.import_kwh - float(np.add.reduce(flows[:, _GB])), 0.0)
-        export_room = max(record.export_kwh - float(np.add.reduce(flows[:, _GS])), 0.0) if surplus else 0.0
+
+        def room(column: int, limit_kwh: float) -> Room:
+            return lambda: max(limit_kwh - float(np.add.reduce(flows[:, column])), 0.0)
+
         gb, gs, k, u = correct(
             (row[_PROD], row[_CONS]),
             (r.production, r.consumption),
             (row[_GB], row[_GS], row[_K], row[_U]),
-            import_room,
-            export_room,
+            room(_GB, record.import_kwh),
+            room(_GS, record.export_kwh),
         )
         return Correction(household, r.step, r.production, r.consumption, gb, gs, k, u)
 
@@ -150,25 +153,28 @@ def correct(
     plan: tuple[float, float],
     actual: tuple[float, float],
     flows: tuple[float, float, float, float],
-    import_room: float,
-    export_room: float,
+    import_room: Room,
+    export_room: Room,
 ) -> tuple[float, float, float, float]:
     """Settle a step against the meter; returns (grid_buy, grid_sell, curtailed, unserved).
 
     With ``delta`` = measured net (production - consumption) minus planned net: a surplus first reduces
     unserved energy and grid purchases, then is sold within the export room, the rest is curtailed; a
     shortfall first reduces curtailment and grid sales, then is bought within the import room, the rest
-    is unserved. The household's balance holds with the measured figures.
+    is unserved. The household's balance holds with the measured figures. A room is looked up only for
+    a difference that the household's own flows do not take up.
     """
     gb, gs, k, u = flows
     delta = (actual[0] - actual[1]) - (plan[0] - plan[1])
     if delta > 0:
         for_unserved = min(u, delta)
         for_purchases = min(gb, delta - for_unserved)
-        sold = min(export_room, delta - for_unserved - for_purchases)
-        return gb - for_purchases, gs + sold, k + (delta - for_unserved - for_purchases - sold), u - for_unserved
+        rest = delta - for_unserved - for_purchases
+        sold = min(export_room(), rest) if rest > 0 else 0.0
+        return gb - for_purchases, gs + sold, k + (rest - sold), u - for_unserved
     need = -delta
     from_curtailed = min(k, need)
     from_sales = min(gs, need - from_curtailed)
-    bought = min(import_room, need - from_curtailed - from_sales)
-    return gb + bought, gs - from_sales, k - from_curtailed, u + (need - from_curtailed - from_sales - bought)
+    rest = need - from_curtailed - from_sales
+    bought = min(import_room(), rest) if rest > 0 else 0.0
+    return gb + bought, gs - from_sales, k - from_curtailed, u + (rest - bought)

@@ -19,7 +19,7 @@ from chain.genesis import Genesis, HouseholdId
 from chain.history import History
 from chain.merkle import merkle_root
 from chain.offers import Ack, Offer
-from chain.reading import read_offer, read_signed
+from chain.reading import ACKS, read_offer, read_signed
 from chain.state import ChainState, advance_state
 
 PRICE_TOLERANCE = 1e-9
@@ -285,7 +285,7 @@ def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, history: His
     seen: set[tuple[HouseholdId, int]] = set()
     for raw in block.acks:
         try:
-            _, ack = read_signed(raw, genesis, verifier, frozenset({Ack.KIND}))
+            _, ack = read_signed(raw, genesis, verifier, ACKS)
         except PeerError as exc:
             raise ChainError(h, f"bad ack: {exc}") from exc
         assert isinstance(ack, Ack)

@@ -10,7 +10,8 @@ A step lasts ``dt`` hours; energies are kWh per step; powers kW.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -53,99 +54,73 @@ _NON_NEGATIVE_COLUMNS = [COLUMN[name] for name in NON_NEGATIVE]
 
 BoolArray = npt.NDArray[np.bool_]
 
+Rule = tuple[Any, Callable[[], str]]
+"""Whether a rule is broken (a bool for one settlement, a bool column for a table) and what to say."""
+
 
 def settlement_problems(s: Settlement, battery: BatterySpec, shared: BatterySpec, dt_hours: float) -> list[str]:
     """Every way ``s`` breaks physics for the household's own battery and community-battery share."""
     tol = TOLERANCE_KWH
     problems = [f"{name} is negative ({getattr(s, name)})" for name in NON_NEGATIVE if getattr(s, name) < -tol]
-    residual = balance_residual(
-        s.production,
-        s.consumption,
-        s.grid_buy,
-        s.grid_sell,
-        s.p2p_buy,
-        s.p2p_sell,
-        s.charge,
-        s.discharge,
-        s.curtailed,
-        s.unserved,
-    )
-    if abs(residual) > tol:
-        problems.append(f"energy balance is off by {residual:.3g} kWh")
-    own = (s.charge - s.shared_charge, s.discharge - s.shared_discharge, s.soc_before, s.soc_after)
-    shares = (s.shared_charge, s.shared_discharge, s.shared_soc_before, s.shared_soc_after)
-    for name, spec, (charge, discharge, before, after) in (
-        ("battery", battery, own),
-        ("community battery", shared, shares),
-    ):
-        problems += battery_problems(name, spec, charge, discharge, before, after, dt_hours)
-    if s.curtailed > s.production + tol:
-        problems.append("curtailed exceeds production")
-    if s.unserved > s.consumption + tol:
-        problems.append("unserved exceeds consumption")
-    return problems
-
-
-def battery_problems(
-    name: str, spec: BatterySpec, charge: float, discharge: float, before: float, after: float, dt_hours: float
-) -> list[str]:
-    """How one battery's step breaks its limits or its equation."""
-    tol = TOLERANCE_KWH
-    problems = []
-    if charge < -tol or discharge < -tol:
-        problems.append(f"{name}: negative charge or discharge")
-    limit = spec.max_power_kw * dt_hours + tol
-    if charge > limit or discharge > limit:
-        problems.append(f"{name}: charge/discharge exceeds {spec.max_power_kw} kW")
-    expected = soc_after(before, charge, discharge, spec.charge_efficiency, spec.discharge_efficiency)
-    if abs(expected - after) > tol:
-        problems.append(f"{name}: state of charge {after} does not follow from the battery equation ({expected})")
-    if after > spec.capacity_kwh + tol or after < -tol:
-        problems.append(f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]")
-    return problems
+    numbers = {name: getattr(s, name) for name in SETTLEMENT_NUMBERS}
+    return problems + [say() for broken, say in _rules(numbers, battery, shared, dt_hours) if broken]
 
 
 def physics_flags(t: SettlementTable, own: BatteryColumns, shared: BatteryColumns, dt_hours: float) -> BoolArray:
     """The rows for which ``settlement_problems`` finds a problem, found for every row at once: the same
-    comparisons over the same arithmetic (elementwise float64 operations round exactly as Python's)."""
+    rules over columns (elementwise float64 operations round exactly as Python's)."""
+    flags: BoolArray = np.any(t.numbers[:, _NON_NEGATIVE_COLUMNS] < -TOLERANCE_KWH, axis=1)
+    for broken, _ in _rules(dict(zip(SETTLEMENT_NUMBERS, t.numbers.T, strict=True)), own, shared, dt_hours):
+        flags |= broken
+    return flags
+
+
+def _rules(
+    v: Mapping[str, Any], own: BatterySpec | BatteryColumns, shared: BatterySpec | BatteryColumns, dt_hours: float
+) -> Iterator[Rule]:
+    """The physics of settlements (``v``: a settlement's numbers by name, floats for one, columns for
+    many), but for non-negativity. Written with ``|`` so that it holds for bools and bool columns alike."""
     tol = TOLERANCE_KWH
-    c = t.column
-    flags: BoolArray = np.any(t.numbers[:, _NON_NEGATIVE_COLUMNS] < -tol, axis=1)
     residual = balance_residual(
-        c("production"),
-        c("consumption"),
-        c("grid_buy"),
-        c("grid_sell"),
-        c("p2p_buy"),
-        c("p2p_sell"),
-        c("charge"),
-        c("discharge"),
-        c("curtailed"),
-        c("unserved"),
+        v["production"],
+        v["consumption"],
+        v["grid_buy"],
+        v["grid_sell"],
+        v["p2p_buy"],
+        v["p2p_sell"],
+        v["charge"],
+        v["discharge"],
+        v["curtailed"],
+        v["unserved"],
     )
-    flags |= np.abs(residual) > tol
-    own_flows = (c("charge") - c("shared_charge"), c("discharge") - c("shared_discharge"))
-    flags |= battery_flags(own, *own_flows, c("soc_before"), c("soc_after"), dt_hours)
-    shared_flows = (c("shared_charge"), c("shared_discharge"))
-    flags |= battery_flags(shared, *shared_flows, c("shared_soc_before"), c("shared_soc_after"), dt_hours)
-    flags |= c("curtailed") > c("production") + tol
-    flags |= c("unserved") > c("consumption") + tol
-    return flags
+    yield abs(residual) > tol, lambda: f"energy balance is off by {residual:.3g} kWh"
+    flows = (
+        v["charge"] - v["shared_charge"],
+        v["discharge"] - v["shared_discharge"],
+        v["soc_before"],
+        v["soc_after"],
+    )
+    yield from _battery_rules("battery", own, *flows, dt_hours)
+    flows = (v["shared_charge"], v["shared_discharge"], v["shared_soc_before"], v["shared_soc_after"])
+    yield from _battery_rules("community battery", shared, *flows, dt_hours)
+    yield v["curtailed"] > v["production"] + tol, lambda: "curtailed exceeds production"
+    yield v["unserved"] > v["consumption"] + tol, lambda: "unserved exceeds consumption"
 
 
-def battery_flags(
-    spec: BatteryColumns,
-    charge: npt.NDArray[np.float64],
-    discharge: npt.NDArray[np.float64],
-    before: npt.NDArray[np.float64],
-    after: npt.NDArray[np.float64],
-    dt_hours: float,
-) -> BoolArray:
-    """The rows for which ``battery_problems`` finds a problem."""
+def _battery_rules(
+    name: str, spec: BatterySpec | BatteryColumns, charge: Any, discharge: Any, before: Any, after: Any, dt: float
+) -> Iterator[Rule]:
+    """How one battery's step breaks its limits or its equation."""
     tol = TOLERANCE_KWH
-    limit = spec.max_power_kw * dt_hours + tol
+    yield (charge < -tol) | (discharge < -tol), lambda: f"{name}: negative charge or discharge"
+    limit = spec.max_power_kw * dt + tol
+    yield (charge > limit) | (discharge > limit), lambda: f"{name}: charge/discharge exceeds {spec.max_power_kw} kW"
     expected = soc_after(before, charge, discharge, spec.charge_efficiency, spec.discharge_efficiency)
-    flags: BoolArray = (charge < -tol) | (discharge < -tol) | (charge > limit) | (discharge > limit)
-    flags |= np.abs(expected - after) > tol
-    flags |= (after > spec.capacity_kwh + tol) | (after < -tol)
-    return flags
+    yield (
+        abs(expected - after) > tol,
+        lambda: f"{name}: state of charge {after} does not follow from the battery equation ({expected})",
+    )
+    yield (
+        (after > spec.capacity_kwh + tol) | (after < -tol),
+        lambda: f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]",
+    )

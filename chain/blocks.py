@@ -61,12 +61,8 @@ class Settlement:
 
     @classmethod
     def decode(cls, data: bytes) -> Settlement:
-        obj = codec.fields(codec.unpack(data), 2 + len(SETTLEMENT_NUMBERS), "settlement")
-        household = codec.as_str(obj[0], "settlement.household")
-        mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
-        if mode not in SETTLEMENT_MODES:
-            raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
-        return cls(household, mode, *codec.as_floats(obj[2:], SETTLEMENT_NUMBERS, "settlement"))
+        household, mode, numbers = settlement_fields(data)
+        return cls(household, mode, *numbers)
 
     def cost(self, grid_buy_price: float, grid_sell_price: float, p2p_price: float) -> float:
         """What the household pays for the step ($; negative when it earns)."""
@@ -104,6 +100,16 @@ SETTLEMENT_NUMBERS = (
     "shared_soc_after",
     "transfer",
 )
+
+
+def settlement_fields(data: bytes) -> tuple[HouseholdId, str, list[float]]:
+    """A settlement's household, mode and numbers (``SETTLEMENT_NUMBERS`` order), decoded and checked."""
+    obj = codec.fields(codec.unpack(data), 2 + len(SETTLEMENT_NUMBERS), "settlement")
+    household = codec.as_str(obj[0], "settlement.household")
+    mode = codec.as_str(obj[1], "settlement.mode", max_len=8)
+    if mode not in SETTLEMENT_MODES:
+        raise DecodeError(f"settlement.mode: unknown mode {mode!r}")
+    return household, mode, codec.as_floats(obj[2:], SETTLEMENT_NUMBERS, "settlement")
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,21 +245,14 @@ class Block:
             prices=MarketPrices(*(codec.as_float(p, "block.prices") for p in prices)),
             import_capacity_kw=codec.as_float(caps[0], "block.import_capacity_kw"),
             export_capacity_kw=codec.as_float(caps[1], "block.export_capacity_kw"),
-            offers=tuple(
-                codec.as_bytes(o, "block.offers[]") for o in codec.as_list(obj[8], "block.offers", max_len=MAX_MEMBERS)
-            ),
-            settlements=tuple(
-                codec.as_bytes(s, "block.settlements[]")
-                for s in codec.as_list(obj[9], "block.settlements", max_len=MAX_MEMBERS)
-            ),
-            corrections=tuple(
-                codec.as_bytes(c, "block.corrections[]") for c in codec.as_list(obj[10], "block.corrections")
-            ),
+            offers=codec.as_bytes_tuple(obj[8], "block.offers", max_len=MAX_MEMBERS),
+            settlements=codec.as_bytes_tuple(obj[9], "block.settlements", max_len=MAX_MEMBERS),
+            corrections=codec.as_bytes_tuple(obj[10], "block.corrections"),
             trades=tuple(Trade.from_fields(t) for t in codec.as_list(obj[11], "block.trades")),
             absent=tuple(
                 codec.as_str(a, "block.absent[]") for a in codec.as_list(obj[12], "block.absent", max_len=MAX_MEMBERS)
             ),
-            acks=tuple(codec.as_bytes(a, "block.acks[]") for a in codec.as_list(obj[13], "block.acks")),
+            acks=codec.as_bytes_tuple(obj[13], "block.acks"),
             clearing_status=codec.as_str(obj[14], "block.clearing_status", max_len=32),
             objective=codec.as_float(obj[15], "block.objective"),
         )

@@ -24,6 +24,12 @@ MAX_DEPTH = 8
 
 FloatArray = npt.NDArray[np.float64]
 
+FLOAT64 = np.dtype("<f8")
+"""How float series travel: little-endian float64."""
+_CONTAINERS = frozenset({list, dict})
+_FLOAT = frozenset({float})
+_BYTES = frozenset({bytes})
+
 
 def pack(obj: Any) -> bytes:
     """Encode ``obj`` canonically (float64 floats, bin for bytes)."""
@@ -52,7 +58,8 @@ def unpack(data: bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> Any:
         )
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise DecodeError(f"not valid msgpack: {exc}") from exc
-    _check_depth(obj, 0)
+    if type(obj) is not list or not _CONTAINERS.isdisjoint(map(type, obj)):
+        _check_depth(obj, 0)  # (a flat array, the common case, is checked by the line above)
     return obj
 
 
@@ -60,14 +67,16 @@ def _check_depth(obj: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
     items = obj if type(obj) is list else obj.values() if type(obj) is dict else ()
+    if _CONTAINERS.isdisjoint(map(type, items)):
+        return  # nothing nested: the common case, checked without a Python-level loop
     for item in items:
-        if type(item) is list or type(item) is dict:
+        if type(item) in _CONTAINERS:
             _check_depth(item, depth + 1)
 
 
 def floats_to_bin(values: npt.ArrayLike) -> bytes:
     """Little-endian float64 bytes of a 1-D series."""
-    return np.ascontiguousarray(values, dtype="<f8").tobytes()
+    return np.ascontiguousarray(values, dtype=FLOAT64).tobytes()
 
 
 def bin_to_floats(data: bytes, field: str, *, length: int | None = None) -> FloatArray:
@@ -75,10 +84,11 @@ def bin_to_floats(data: bytes, field: str, *, length: int | None = None) -> Floa
     finite."""
     if not isinstance(data, bytes) or len(data) % 8:
         raise DecodeError(f"{field}: expected float64 bytes")
-    arr = np.frombuffer(data, dtype="<f8")
+    arr = np.frombuffer(data, dtype=FLOAT64)
     if length is not None and arr.size != length:
         raise DecodeError(f"{field}: expected {length} values, got {arr.size}")
-    if not np.all(np.isfinite(arr)):
+    # a finite sum means every value is finite; a sum that overflowed is settled value by value
+    if not (math.isfinite(np.add.reduce(arr)) or np.isfinite(arr).all()):
         raise DecodeError(f"{field}: values must be finite")
     return arr
 
@@ -97,12 +107,15 @@ def as_int(value: Any, field: str, *, lo: int = 0, hi: int = 2**62) -> int:
 
 
 def as_floats(values: list[Any], names: tuple[str, ...], what: str) -> list[float]:
-    """Several finite floats at once (the fast path for records of many numbers)."""
-    if all(type(v) is float for v in values) and all(map(math.isfinite, values)):
+    """Several finite floats at once (the fast path for records of many numbers): all of type float, and
+    their sum finite, which means each one is; a sum that overflowed is settled value by value."""
+    if len(values) != len(names):
+        raise DecodeError(f"{what}: expected {len(names)} numbers")
+    if set(map(type, values)) <= _FLOAT and math.isfinite(sum(values)):
         return values
     for v, name in zip(values, names, strict=True):
         as_float(v, f"{what}.{name}")
-    raise DecodeError(f"{what}: expected finite floats")  # unreachable: as_float raised
+    return values
 
 
 def as_float(value: Any, field: str) -> float:
@@ -129,3 +142,11 @@ def as_list(value: Any, field: str, *, max_len: int = 1 << 20) -> list[Any]:
     if not isinstance(value, list) or len(value) > max_len:
         raise DecodeError(f"{field}: expected an array of at most {max_len} items")
     return value
+
+
+def as_bytes_tuple(value: Any, field: str, *, max_len: int = 1 << 20) -> tuple[bytes, ...]:
+    """An array of at most ``max_len`` byte strings, each checked as ``as_bytes`` checks it."""
+    items = as_list(value, field, max_len=max_len)
+    if set(map(type, items)) <= _BYTES and max(map(len, items), default=0) <= MAX_MESSAGE_BYTES:
+        return tuple(items)
+    return tuple(as_bytes(item, f"{field}[]") for item in items)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import ClassVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -82,6 +83,10 @@ class Verifier:
     (PyNaCl), which verifies about twice as fast here and is the stricter of the two about malformed
     signatures. Both implement the same Ed25519, so every honest signature verifies with either.
     """
+
+    checks_signatures: ClassVar[bool] = True
+    """False for a verifier that vouches for signatures checked elsewhere (no signed bytes are assembled
+    for it)."""
 
     def __init__(self) -> None:
         self._keys: dict[PublicKey, VerifyKey] = {}

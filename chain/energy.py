@@ -10,13 +10,15 @@ A step lasts ``dt`` hours; energies are kWh per step; powers kW.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from chain.blocks import SETTLEMENT_NUMBERS, Settlement
-from chain.genesis import BatterySpec
+from chain.columns import COLUMN, SettlementTable
+from chain.genesis import BatteryColumns, BatterySpec
 
 TOLERANCE_KWH = 1e-7
 """Slack allowed in energy checks (kWh): floating point, never physics."""
@@ -48,54 +50,77 @@ def balance_residual(
 
 
 NON_NEGATIVE = tuple(name for name in SETTLEMENT_NUMBERS if name != "transfer")
+_NON_NEGATIVE_COLUMNS = [COLUMN[name] for name in NON_NEGATIVE]
+
+BoolArray = npt.NDArray[np.bool_]
+
+Rule = tuple[Any, Callable[[], str]]
+"""Whether a rule is broken (a bool for one settlement, a bool column for a table) and what to say."""
 
 
 def settlement_problems(s: Settlement, battery: BatterySpec, shared: BatterySpec, dt_hours: float) -> list[str]:
     """Every way ``s`` breaks physics for the household's own battery and community-battery share."""
     tol = TOLERANCE_KWH
     problems = [f"{name} is negative ({getattr(s, name)})" for name in NON_NEGATIVE if getattr(s, name) < -tol]
+    numbers = {name: getattr(s, name) for name in SETTLEMENT_NUMBERS}
+    return problems + [say() for broken, say in _rules(numbers, battery, shared, dt_hours) if broken]
+
+
+def physics_flags(t: SettlementTable, own: BatteryColumns, shared: BatteryColumns, dt_hours: float) -> BoolArray:
+    """The rows for which ``settlement_problems`` finds a problem, found for every row at once: the same
+    rules over columns (elementwise float64 operations round exactly as Python's)."""
+    flags: BoolArray = np.any(t.numbers[:, _NON_NEGATIVE_COLUMNS] < -TOLERANCE_KWH, axis=1)
+    for broken, _ in _rules(dict(zip(SETTLEMENT_NUMBERS, t.numbers.T, strict=True)), own, shared, dt_hours):
+        flags |= broken
+    return flags
+
+
+def _rules(
+    v: Mapping[str, Any], own: BatterySpec | BatteryColumns, shared: BatterySpec | BatteryColumns, dt_hours: float
+) -> Iterator[Rule]:
+    """The physics of settlements (``v``: a settlement's numbers by name, floats for one, columns for
+    many), but for non-negativity. Written with ``|`` so that it holds for bools and bool columns alike."""
+    tol = TOLERANCE_KWH
     residual = balance_residual(
-        s.production,
-        s.consumption,
-        s.grid_buy,
-        s.grid_sell,
-        s.p2p_buy,
-        s.p2p_sell,
-        s.charge,
-        s.discharge,
-        s.curtailed,
-        s.unserved,
+        v["production"],
+        v["consumption"],
+        v["grid_buy"],
+        v["grid_sell"],
+        v["p2p_buy"],
+        v["p2p_sell"],
+        v["charge"],
+        v["discharge"],
+        v["curtailed"],
+        v["unserved"],
     )
-    if abs(residual) > tol:
-        problems.append(f"energy balance is off by {residual:.3g} kWh")
-    own = (s.charge - s.shared_charge, s.discharge - s.shared_discharge, s.soc_before, s.soc_after)
-    shares = (s.shared_charge, s.shared_discharge, s.shared_soc_before, s.shared_soc_after)
-    for name, spec, (charge, discharge, before, after) in (
-        ("battery", battery, own),
-        ("community battery", shared, shares),
-    ):
-        problems += battery_problems(name, spec, charge, discharge, before, after, dt_hours)
-    if s.curtailed > s.production + tol:
-        problems.append("curtailed exceeds production")
-    if s.unserved > s.consumption + tol:
-        problems.append("unserved exceeds consumption")
-    return problems
+    yield abs(residual) > tol, lambda: f"energy balance is off by {residual:.3g} kWh"
+    flows = (
+        v["charge"] - v["shared_charge"],
+        v["discharge"] - v["shared_discharge"],
+        v["soc_before"],
+        v["soc_after"],
+    )
+    yield from _battery_rules("battery", own, *flows, dt_hours)
+    flows = (v["shared_charge"], v["shared_discharge"], v["shared_soc_before"], v["shared_soc_after"])
+    yield from _battery_rules("community battery", shared, *flows, dt_hours)
+    yield v["curtailed"] > v["production"] + tol, lambda: "curtailed exceeds production"
+    yield v["unserved"] > v["consumption"] + tol, lambda: "unserved exceeds consumption"
 
 
-def battery_problems(
-    name: str, spec: BatterySpec, charge: float, discharge: float, before: float, after: float, dt_hours: float
-) -> list[str]:
+def _battery_rules(
+    name: str, spec: BatterySpec | BatteryColumns, charge: Any, discharge: Any, before: Any, after: Any, dt: float
+) -> Iterator[Rule]:
     """How one battery's step breaks its limits or its equation."""
     tol = TOLERANCE_KWH
-    problems = []
-    if charge < -tol or discharge < -tol:
-        problems.append(f"{name}: negative charge or discharge")
-    limit = spec.max_power_kw * dt_hours + tol
-    if charge > limit or discharge > limit:
-        problems.append(f"{name}: charge/discharge exceeds {spec.max_power_kw} kW")
+    yield (charge < -tol) | (discharge < -tol), lambda: f"{name}: negative charge or discharge"
+    limit = spec.max_power_kw * dt + tol
+    yield (charge > limit) | (discharge > limit), lambda: f"{name}: charge/discharge exceeds {spec.max_power_kw} kW"
     expected = soc_after(before, charge, discharge, spec.charge_efficiency, spec.discharge_efficiency)
-    if abs(expected - after) > tol:
-        problems.append(f"{name}: state of charge {after} does not follow from the battery equation ({expected})")
-    if after > spec.capacity_kwh + tol or after < -tol:
-        problems.append(f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]")
-    return problems
+    yield (
+        abs(expected - after) > tol,
+        lambda: f"{name}: state of charge {after} does not follow from the battery equation ({expected})",
+    )
+    yield (
+        (after > spec.capacity_kwh + tol) | (after < -tol),
+        lambda: f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]",
+    )

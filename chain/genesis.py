@@ -7,9 +7,12 @@ nothing from one run can be replayed into another.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from chain import codec
 from chain.crypto import Hash, PublicKey, sha256
@@ -41,6 +44,23 @@ class BatterySpec:
             self.discharge_efficiency,
             self.initial_soc_kwh,
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryColumns:
+    """Several batteries' limits as read-only columns, one value per household (units of ``BatterySpec``),
+    for checks over every household at once."""
+
+    capacity_kwh: codec.FloatArray
+    max_power_kw: codec.FloatArray
+    charge_efficiency: codec.FloatArray
+    discharge_efficiency: codec.FloatArray
+
+    @classmethod
+    def of(cls, specs: Sequence[BatterySpec]) -> BatteryColumns:
+        columns = np.array([s.fields()[:4] for s in specs], dtype=np.float64).reshape(len(specs), 4).T.copy()
+        columns.flags.writeable = False
+        return cls(*columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +102,8 @@ class Genesis:
     """Every key that may sign in this run, the coordinator's included."""
     chain_id: Hash = field(init=False, repr=False, compare=False)
     """SHA-256 of the canonical encoding: what every signed payload of the run names."""
+    batteries: tuple[BatteryColumns, BatteryColumns] = field(init=False, repr=False, compare=False)
+    """The members' own batteries and community-battery shares, as columns in member order."""
 
     def __post_init__(self) -> None:
         key_of = {m.household: m.public_key for m in self.members}
@@ -90,6 +112,8 @@ class Genesis:
         object.__setattr__(self, "key_of", key_of)
         object.__setattr__(self, "keys", frozenset([*key_of.values(), self.coordinator_key]))
         object.__setattr__(self, "chain_id", sha256(self.encode()))
+        own = BatteryColumns.of([m.battery for m in self.members])
+        object.__setattr__(self, "batteries", (own, BatteryColumns.of([m.shared_battery for m in self.members])))
 
     def encode(self) -> bytes:
         return codec.pack(

@@ -9,18 +9,23 @@ becomes curtailed or unserved energy. Storage and P2P flows stay as cleared.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from chain.blocks import Correction, MarketPrices, Settlement
+from chain.blocks import Correction, MarketPrices
+from chain.columns import COLUMN, SettlementTable
 from chain.errors import ReplayError
 from chain.genesis import Genesis, HouseholdId
 from chain.offers import MeterReading
 
 _PROD, _CONS, _GB, _GS, _K, _U = range(6)
+
+Room = Callable[[], float]
+"""The grid room left in a step on one side (kWh), looked up when asked."""
+_FLOW_COLUMNS = [COLUMN[n] for n in ("production", "consumption", "grid_buy", "grid_sell", "curtailed", "unserved")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,12 +59,10 @@ class History:
         return self.hashes[height]
 
     def record_step(
-        self, step: int, settlements: list[Settlement], prices: MarketPrices, limits_kwh: tuple[float, float]
+        self, step: int, settlements: SettlementTable, prices: MarketPrices, limits_kwh: tuple[float, float]
     ) -> None:
         self.steps[step] = StepRecord(prices, *limits_kwh)
-        self.open_flows[step] = np.array(
-            [[s.production, s.consumption, s.grid_buy, s.grid_sell, s.curtailed, s.unserved] for s in settlements]
-        )
+        self.open_flows[step] = settlements.numbers[:, _FLOW_COLUMNS]  # (a copy: rows change when corrected)
         if self.actual is not None:
             self.actual[:, step, 0] = self.open_flows[step][:, _PROD]
             self.actual[:, step, 1] = self.open_flows[step][:, _CONS]
@@ -82,9 +85,10 @@ class History:
         for household, r in readings:
             flows = scratch[r.step]
             i = self.index[household]
-            c = self._correction(flows, household, r)
-            costs[i] += self._cost_change(flows[i], c)
-            flows[i] = [c.production, c.consumption, c.grid_buy, c.grid_sell, c.curtailed, c.unserved]
+            row = flows[i].tolist()
+            c = self._correction(flows, row, household, r)
+            costs[i] += self._cost_change(row, c)
+            flows[i] = c.numbers()
             out.append(c)
         return out, costs
 
@@ -96,35 +100,43 @@ class History:
 
     def commit(self, corrections: Sequence[Correction]) -> None:
         for c in corrections:
-            self.apply(c)
+            self._enter(c)
+        self._prune()
 
-    def _correction(self, flows: npt.NDArray[np.float64], household: HouseholdId, r: MeterReading) -> Correction:
-        """The correction of ``household``'s step for a meter reading, given the step's flows so far."""
-        row = flows[self.index[household]]
+    def _correction(
+        self, flows: npt.NDArray[np.float64], row: list[float], household: HouseholdId, r: MeterReading
+    ) -> Correction:
+        """The correction of ``household``'s step for a meter reading, given the step's flows so far (``row``
+        is the household's)."""
         record = self.steps[r.step]
-        import_room = max(record.import_kwh - float(flows[:, _GB].sum()), 0.0)
-        export_room = max(record.export_kwh - float(flows[:, _GS].sum()), 0.0)
+
+        def room(column: int, limit_kwh: float) -> Room:
+            return lambda: max(limit_kwh - float(np.add.reduce(flows[:, column])), 0.0)
+
         gb, gs, k, u = correct(
-            (float(row[_PROD]), float(row[_CONS])),
+            (row[_PROD], row[_CONS]),
             (r.production, r.consumption),
-            (float(row[_GB]), float(row[_GS]), float(row[_K]), float(row[_U])),
-            import_room,
-            export_room,
+            (row[_GB], row[_GS], row[_K], row[_U]),
+            room(_GB, record.import_kwh),
+            room(_GS, record.export_kwh),
         )
         return Correction(household, r.step, r.production, r.consumption, gb, gs, k, u)
 
-    def _cost_change(self, row: npt.NDArray[np.float64], c: Correction) -> float:
+    def _cost_change(self, row: list[float], c: Correction) -> float:
         """What the correction adds to the household's bill at the step's prices ($)."""
         p = self.steps[c.step].prices
-        return (c.grid_buy - float(row[_GB])) * p.grid_buy - (c.grid_sell - float(row[_GS])) * p.grid_sell
+        return (c.grid_buy - row[_GB]) * p.grid_buy - (c.grid_sell - row[_GS]) * p.grid_sell
 
     def apply(self, c: Correction) -> None:
+        self._enter(c)
+        self._prune()
+
+    def _enter(self, c: Correction) -> None:
         i = self.index[c.household]
-        self.open_flows[c.step][i] = [c.production, c.consumption, c.grid_buy, c.grid_sell, c.curtailed, c.unserved]
+        self.open_flows[c.step][i] = c.numbers()
         self.metered_through[i] = c.step
         if self.actual is not None:
             self.actual[i, c.step] = (c.production, c.consumption)
-        self._prune()
 
     def _prune(self) -> None:
         done = int(self.metered_through.min())
@@ -141,25 +153,28 @@ def correct(
     plan: tuple[float, float],
     actual: tuple[float, float],
     flows: tuple[float, float, float, float],
-    import_room: float,
-    export_room: float,
+    import_room: Room,
+    export_room: Room,
 ) -> tuple[float, float, float, float]:
     """Settle a step against the meter; returns (grid_buy, grid_sell, curtailed, unserved).
 
     With ``delta`` = measured net (production - consumption) minus planned net: a surplus first reduces
     unserved energy and grid purchases, then is sold within the export room, the rest is curtailed; a
     shortfall first reduces curtailment and grid sales, then is bought within the import room, the rest
-    is unserved. The household's balance holds with the measured figures.
+    is unserved. The household's balance holds with the measured figures. A room is looked up only for
+    a difference that the household's own flows do not take up.
     """
     gb, gs, k, u = flows
     delta = (actual[0] - actual[1]) - (plan[0] - plan[1])
     if delta > 0:
         for_unserved = min(u, delta)
         for_purchases = min(gb, delta - for_unserved)
-        sold = min(export_room, delta - for_unserved - for_purchases)
-        return gb - for_purchases, gs + sold, k + (delta - for_unserved - for_purchases - sold), u - for_unserved
+        rest = delta - for_unserved - for_purchases
+        sold = min(export_room(), rest) if rest > 0 else 0.0
+        return gb - for_purchases, gs + sold, k + (rest - sold), u - for_unserved
     need = -delta
     from_curtailed = min(k, need)
     from_sales = min(gs, need - from_curtailed)
-    bought = min(import_room, need - from_curtailed - from_sales)
-    return gb + bought, gs - from_sales, k - from_curtailed, u + (need - from_curtailed - from_sales - bought)
+    rest = need - from_curtailed - from_sales
+    bought = min(import_room(), rest) if rest > 0 else 0.0
+    return gb + bought, gs - from_sales, k - from_curtailed, u + (rest - bought)

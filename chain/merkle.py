@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from chain.crypto import Hash, sha256
@@ -16,9 +17,10 @@ def merkle_root(leaves: Sequence[bytes]) -> Hash:
     """
     if not leaves:
         return EMPTY_ROOT
-    level = [sha256(b"\x00" + leaf) for leaf in leaves]
+    h = hashlib.sha256
+    level = [h(b"\x00" + leaf).digest() for leaf in leaves]
     while len(level) > 1:
-        nxt = [sha256(b"\x01" + level[i] + level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        nxt = [h(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
+
+import numpy as np
 
 from chain import codec
 from chain.crypto import HASH_BYTES, Hash
@@ -86,16 +89,7 @@ class Offer:
     @classmethod
     def decode(cls, payload: bytes) -> Offer:
         chain_id, step, household, soc, shared_soc, prod, cons, meter = codec.fields(codec.unpack(payload), 8, "offer")
-        production = codec.bin_to_floats(
-            codec.as_bytes(prod, "offer.production", max_len=8 * MAX_HORIZON), "offer.production"
-        )
-        consumption = codec.bin_to_floats(
-            codec.as_bytes(cons, "offer.consumption", max_len=8 * MAX_HORIZON),
-            "offer.consumption",
-            length=production.size,
-        )
-        if production.size == 0 or (production < 0).any() or (consumption < 0).any():
-            raise DecodeError("offer: forecasts must be non-empty and non-negative")
+        production, consumption = _forecasts(prod, cons)
         soc_kwh = codec.as_float(soc, "offer.soc_kwh")
         shared_soc_kwh = codec.as_float(shared_soc, "offer.shared_soc_kwh")
         if soc_kwh < 0 or shared_soc_kwh < 0:
@@ -112,6 +106,25 @@ class Offer:
                 MeterReading.from_fields(m) for m in codec.as_list(meter, "offer.meter", max_len=MAX_METER_READINGS)
             ),
         )
+
+
+def _forecasts(prod: object, cons: object) -> tuple[codec.FloatArray, codec.FloatArray]:
+    """An offer's two forecast series: float64 series of one length, non-empty, finite and non-negative.
+
+    Both are checked at once where they pass (the smallest value not below zero, nor NaN, and a finite
+    sum, so no infinite value); otherwise series by series, which names what is wrong.
+    """
+    p = codec.as_bytes(prod, "offer.production", max_len=8 * MAX_HORIZON)
+    c = codec.as_bytes(cons, "offer.consumption", max_len=8 * MAX_HORIZON)
+    if len(p) == len(c) and len(p) and not len(p) % 8:
+        both = np.frombuffer(p + c, dtype=codec.FLOAT64)
+        if np.minimum.reduce(both) >= 0 and math.isfinite(np.add.reduce(both)):
+            return both[: len(p) // 8], both[len(p) // 8 :]
+    production = codec.bin_to_floats(p, "offer.production")
+    consumption = codec.bin_to_floats(c, "offer.consumption", length=production.size)
+    if production.size == 0 or np.minimum.reduce(production) < 0 or np.minimum.reduce(consumption) < 0:
+        raise DecodeError("offer: forecasts must be non-empty and non-negative")
+    return production, consumption
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,11 @@ from chain.envelope import Envelope, open_envelope
 from chain.errors import PeerError, ReplayError
 from chain.genesis import Genesis
 from chain.messages import Message, decode
-from chain.offers import Offer
+from chain.offers import Ack, Offer
+
+OFFERS = frozenset({Offer.KIND})
+ACKS = frozenset({Ack.KIND})
+BLOCKS = frozenset({Block.KIND})
 
 
 def read_signed(
@@ -35,7 +39,7 @@ def read_signed(
 
 def read_offer(raw: bytes, genesis: Genesis, verifier: Verifier | None, step: int) -> tuple[Envelope, Offer]:
     """An offer for ``step`` from a household of this run, checked for signer, chain, step and horizon."""
-    env, offer = read_signed(raw, genesis, verifier, frozenset({Offer.KIND}))
+    env, offer = read_signed(raw, genesis, verifier, OFFERS)
     assert isinstance(offer, Offer)
     check_offer(offer, genesis, step)
     return env, offer
@@ -52,6 +56,6 @@ def check_offer(offer: Offer, genesis: Genesis, step: int) -> None:
 
 
 def read_block(raw: bytes, genesis: Genesis, verifier: Verifier) -> tuple[Envelope, Block]:
-    env, block = read_signed(raw, genesis, verifier, frozenset({Block.KIND}))
+    env, block = read_signed(raw, genesis, verifier, BLOCKS)
     assert isinstance(block, Block)
     return env, block

@@ -20,6 +20,9 @@ from chain.crypto import PublicKey, Signature, Verifier
 from chain.envelope import signing_bytes
 from chain.errors import EtsError, SignatureError
 
+RANGES_PER_WORKER = 32
+"""Ranges of heights per worker: small ones, so that the workers finish together."""
+
 _RECORDS: Sequence[bytes] = ()
 """The records a forked worker reads (set before the pool forks)."""
 
@@ -35,54 +38,67 @@ class Job:
 class TrustedVerifier(Verifier):
     """A verifier for signatures that are checked elsewhere (by ``SignatureCheck``)."""
 
+    checks_signatures = False
+
     def verify(self, public: PublicKey, signature: Signature, message: bytes) -> None:
         return None
 
 
-def _job(height: int, raw: object) -> Job | None:
+Signed = tuple[PublicKey, Signature, bytes]
+"""A signer, its signature and the exact bytes the signature covers."""
+
+
+def _signed(envelope: object) -> Signed | None:
+    """The signature of one unpacked envelope (None where it is malformed: the rules report it)."""
     try:
-        _, kind, signer, payload, signature = codec.fields(codec.unpack(raw), 5, "envelope")  # type: ignore[arg-type]
-        return Job(height, bytes(signer), bytes(signature), signing_bytes(str(kind), bytes(payload)))
+        _, kind, signer, payload, signature = codec.fields(envelope, 5, "envelope")
+        return bytes(signer), bytes(signature), signing_bytes(str(kind), bytes(payload))
     except (EtsError, TypeError, ValueError):
-        return None  # malformed: the rules report it at this height
+        return None
 
 
-def jobs_of(height: int, raw: bytes) -> list[Job]:
-    """Every signature in one record: the block's own and those of the offers and acks it carries."""
-    job = _job(height, raw)
-    if job is None:
-        return []
-    jobs = [job]
+def _unpacked(raw: object) -> object:
     try:
-        block = codec.unpack(codec.fields(codec.unpack(raw), 5, "envelope")[3])
+        return codec.unpack(raw)  # type: ignore[arg-type]
+    except EtsError:
+        return None
+
+
+def signed_in(raw: bytes) -> list[Signed]:
+    """Every signature in one record: the block's own and those of the offers and acks it carries."""
+    envelope = _unpacked(raw)
+    own = _signed(envelope)
+    if own is None:
+        return []
+    out = [own]
+    try:
+        block = codec.unpack(envelope[3])  # type: ignore[index]
         inner = [*block[8], *block[13]]  # offers, acks
-    except (EtsError, TypeError, ValueError, IndexError):
-        return jobs
+    except (EtsError, TypeError, ValueError, IndexError, KeyError):
+        return out
     for item in inner:
-        if (inner_job := _job(height, item)) is not None:
-            jobs.append(inner_job)
-    return jobs
+        if (signed := _signed(_unpacked(item))) is not None:
+            out.append(signed)
+    return out
 
 
 def collect(records: Sequence[bytes]) -> list[Job]:
     """Every signature of every record (``bench/verify.py`` times verifying these alone)."""
-    return [job for height, raw in enumerate(records) for job in jobs_of(height, raw)]
-
-
-def first_bad(jobs: Sequence[Job]) -> int | None:
-    """The first job's height whose signature does not verify (jobs in height order)."""
-    verifier = Verifier()
-    for j in jobs:
-        try:
-            verifier.verify(j.public, j.signature, j.message)
-        except SignatureError:
-            return j.height
-    return None
+    return [Job(height, *signed) for height, raw in enumerate(records) for signed in signed_in(raw)]
 
 
 def _check_range(first: int, last: int) -> tuple[int | None, int]:
-    jobs = [job for h in range(first, last) for job in jobs_of(h, _RECORDS[h])]
-    return first_bad(jobs), len(jobs)
+    """(first height in the range with a signature that does not verify or None, signatures checked)."""
+    verifier = Verifier()
+    count = 0
+    for height in range(first, last):
+        for public, signature, message in signed_in(_RECORDS[height]):
+            count += 1
+            try:
+                verifier.verify(public, signature, message)
+            except SignatureError:
+                return height, count
+    return None, count
 
 
 def _ranges(records: Sequence[bytes], parts: int) -> list[tuple[int, int]]:
@@ -108,7 +124,7 @@ class SignatureCheck:
     def __init__(self, records: Sequence[bytes], workers: int | None = None) -> None:
         global _RECORDS
         self.workers = workers or os.cpu_count() or 1
-        ranges = _ranges(records, max(1, self.workers * 8))
+        ranges = _ranges(records, max(1, self.workers * RANGES_PER_WORKER))
         self._pool: ProcessPoolExecutor | None = None
         self._ranges: list[tuple[int, int]] = []
         self._futures: list[Future[tuple[int | None, int]]] = []

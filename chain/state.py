@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from chain.blocks import MarketPrices, Settlement
+import numpy as np
+
+from chain.blocks import MarketPrices
+from chain.columns import SettlementTable
 from chain.crypto import Hash
 from chain.genesis import Genesis
 
@@ -43,19 +46,17 @@ def advance_state(
     state: ChainState,
     tip: Hash,
     step: int,
-    settlements: Sequence[Settlement],
+    settlements: SettlementTable,
     prices: MarketPrices,
     extra_costs: Sequence[float],
 ) -> ChainState:
     """Storage and wallets after a step's settlements and ``extra_costs`` (corrections of earlier steps)."""
+    wallet = np.array(state.wallet) - settlements.costs(prices) - np.array(extra_costs)
     return ChainState(
         height=state.height + 1,
         tip=tip,
         last_step=step,
-        soc=tuple(s.soc_after for s in settlements),
-        shared_soc=tuple(s.shared_soc_after for s in settlements),
-        wallet=tuple(
-            w - s.cost(prices.grid_buy, prices.grid_sell, prices.p2p) - extra
-            for w, s, extra in zip(state.wallet, settlements, extra_costs, strict=True)
-        ),
+        soc=tuple(settlements.column("soc_after").tolist()),
+        shared_soc=tuple(settlements.column("shared_soc_after").tolist()),
+        wallet=tuple(wallet.tolist()),
     )

@@ -10,15 +10,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chain.blocks import FLOW_FIELDS, Block, Correction, Settlement, block_hash
+from chain.columns import COLUMN, SettlementTable
 from chain.crypto import Verifier
-from chain.energy import TOLERANCE_KWH, settlement_problems
+from chain.energy import TOLERANCE_KWH, physics_flags, settlement_problems
 from chain.envelope import Envelope
 from chain.errors import ChainError, PeerError
 from chain.genesis import Genesis, HouseholdId
 from chain.history import History
 from chain.merkle import merkle_root
 from chain.offers import Ack, Offer
-from chain.reading import read_offer, read_signed
+from chain.reading import ACKS, read_offer, read_signed
 from chain.state import ChainState, advance_state
 
 PRICE_TOLERANCE = 1e-9
@@ -34,7 +35,7 @@ TransferRule = Callable[[History, Sequence[float]], Sequence[float]]
 class Validated:
     """What validation decoded and recomputed, for ``apply_block``."""
 
-    settlements: list[Settlement]
+    settlements: SettlementTable
     corrections: list[Correction]
     correction_costs: list[float]
     """What the corrections add to each household's bill (genesis order, $)."""
@@ -85,25 +86,22 @@ def validate_block(
     if len(block.settlements) != len(ids):
         raise ChainError(h, f"expected {len(ids)} settlements, found {len(block.settlements)}")
     try:
-        settlements = block.decoded_settlements()
+        settlements = SettlementTable.decode(block.settlements)
         corrections = block.decoded_corrections()
     except PeerError as exc:
         raise ChainError(h, f"bad settlement or correction: {exc}") from exc
     correction_costs = _check_corrections(block, history, offers, corrections, genesis)
     soc = list(zip(state.soc, state.shared_soc, strict=True))
     if is_closing(block, genesis):
-        _check_closing(block, settlements, soc, genesis)
+        rows = settlements.rows()
+        _check_closing(block, rows, soc, genesis)
         wallets = [w - c for w, c in zip(state.wallet, correction_costs, strict=True)]
         if transfers is not None:
-            _check_transfers(h, settlements, history.with_corrections(corrections), wallets, genesis, transfers)
+            _check_transfers(h, rows, history.with_corrections(corrections), wallets, genesis, transfers)
         else:
-            _check_transfers(h, settlements, history, wallets, genesis, None)
+            _check_transfers(h, rows, history, wallets, genesis, None)
     else:
-        market_failed = block.clearing_status != "optimal"
-        for i, (s, member) in enumerate(zip(settlements, genesis.members, strict=True)):
-            _check_settlement(h, s, member.household, soc[i], offers.get(member.household), market_failed)
-            for problem in settlement_problems(s, member.battery, member.shared_battery, genesis.dt_hours):
-                raise ChainError(h, f"{s.household}: {problem}")
+        _check_settlements(block, settlements, soc, offers, genesis)
         _check_totals(block, settlements, genesis)
     if verify_offers:
         assert verifier is not None, "verifying offers needs a verifier"
@@ -194,59 +192,92 @@ def _check_offers(block: Block, genesis: Genesis, verifier: Verifier | None) -> 
     return offers
 
 
-def _check_settlement(
-    h: int, s: Settlement, household: HouseholdId, soc: tuple[float, float], offer: Offer | None, market_failed: bool
+def _check_settlements(
+    block: Block, t: SettlementTable, soc: list[tuple[float, float]], offers: dict[HouseholdId, Offer], genesis: Genesis
 ) -> None:
-    if s.household != household:
-        raise ChainError(h, f"settlement for {s.household!r} where {household!r} was expected")
-    if s.transfer:
+    """Each household's entry, in genesis order: against its offer and the ledger's storage, then its physics
+    (whose checks run for every row at once; a flagged row is checked again on its own, which names the
+    problem)."""
+    h = block.height
+    market_failed = block.clearing_status != "optimal"
+    suspect = physics_flags(t, *genesis.batteries, genesis.dt_hours).tolist()
+    rows = t.numbers.tolist()
+    for i, member in enumerate(genesis.members):
+        hid = member.household
+        _check_settlement(h, t.households[i], t.modes[i], rows[i], hid, soc[i], offers.get(hid), market_failed)
+        if suspect[i]:
+            for problem in settlement_problems(t.row(i), member.battery, member.shared_battery, genesis.dt_hours):
+                raise ChainError(h, f"{hid}: {problem}")
+
+
+_TRANSFER, _SOC_BEFORE, _SHARED_SOC_BEFORE, _P2P_BUY, _P2P_SELL, _PRODUCTION, _CONSUMPTION = (
+    COLUMN[name]
+    for name in ("transfer", "soc_before", "shared_soc_before", "p2p_buy", "p2p_sell", "production", "consumption")
+)
+
+
+def _check_settlement(
+    h: int,
+    settled: HouseholdId,
+    mode: str,
+    row: list[float],
+    household: HouseholdId,
+    soc: tuple[float, float],
+    offer: Offer | None,
+    market_failed: bool,
+) -> None:
+    """One household's settlement (``settled``, ``mode`` and its numbers ``row``) against its offer and the
+    ledger's states of charge."""
+    if settled != household:
+        raise ChainError(h, f"settlement for {settled!r} where {household!r} was expected")
+    if row[_TRANSFER]:
         raise ChainError(h, f"{household}: transfers are settled only when the run closes")
-    if abs(s.soc_before - soc[0]) > TOLERANCE_KWH or abs(s.shared_soc_before - soc[1]) > TOLERANCE_KWH:
+    if abs(row[_SOC_BEFORE] - soc[0]) > TOLERANCE_KWH or abs(row[_SHARED_SOC_BEFORE] - soc[1]) > TOLERANCE_KWH:
         raise ChainError(h, f"{household}: states of charge before the step differ from the ledger's")
-    if offer is None or s.mode == "alone":
+    if offer is None or mode == "alone":
         if offer is not None and not market_failed:
             raise ChainError(h, f"{household}: offered but not settled by the market")
-        if s.p2p_buy or s.p2p_sell:
+        if row[_P2P_BUY] or row[_P2P_SELL]:
             raise ChainError(h, f"{household}: acting alone but trading")
         if offer is None:
             return
-    elif s.mode != "market":
-        raise ChainError(h, f"{household}: unknown settlement mode {s.mode!r}")
-    if s.production != float(offer.production_kwh[0]) or s.consumption != float(offer.consumption_kwh[0]):
+    elif mode != "market":
+        raise ChainError(h, f"{household}: unknown settlement mode {mode!r}")
+    if row[_PRODUCTION] != float(offer.production_kwh[0]) or row[_CONSUMPTION] != float(offer.consumption_kwh[0]):
         raise ChainError(h, f"{household}: production/consumption differ from its offer")
     if abs(offer.soc_kwh - soc[0]) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - soc[1]) > TOLERANCE_KWH:
         raise ChainError(h, f"{household}: offered with states of charge other than the ledger's")
 
 
-def _check_totals(block: Block, settlements: list[Settlement], genesis: Genesis) -> None:
+def _check_totals(block: Block, t: SettlementTable, genesis: Genesis) -> None:
     h = block.height
-    tol = TOLERANCE_KWH * max(1, len(settlements))
-    bought = sum(s.p2p_buy for s in settlements)
-    sold = sum(s.p2p_sell for s in settlements)
+    tol = TOLERANCE_KWH * max(1, len(t))
+    bought_each, sold_each = t.column("p2p_buy").tolist(), t.column("p2p_sell").tolist()
+    bought, sold = sum(bought_each), sum(sold_each)
     if abs(bought - sold) > tol:
         raise ChainError(h, f"P2P bought {bought} != sold {sold}")
     dt = genesis.dt_hours
-    if sum(s.grid_buy for s in settlements) > block.import_capacity_kw * dt + tol:
+    if sum(t.column("grid_buy").tolist()) > block.import_capacity_kw * dt + tol:
         raise ChainError(h, "grid import exceeds the transformer's import capacity")
-    if sum(s.grid_sell for s in settlements) > block.export_capacity_kw * dt + tol:
+    if sum(t.column("grid_sell").tolist()) > block.export_capacity_kw * dt + tol:
         raise ChainError(h, "grid export exceeds the transformer's export capacity")
     p = block.prices
     if p.grid_sell > p.grid_buy + PRICE_TOLERANCE:
         raise ChainError(h, "grid sell price above grid buy price")
     if not p.grid_sell - PRICE_TOLERANCE <= p.p2p <= p.grid_buy + PRICE_TOLERANCE:
         raise ChainError(h, f"P2P price {p.p2p} outside [{p.grid_sell}, {p.grid_buy}]")
-    sold_by = {s.household: 0.0 for s in settlements}
+    sold_by = dict.fromkeys(t.households, 0.0)
     bought_by = dict(sold_by)
-    for t in block.trades:
-        if t.seller not in sold_by or t.buyer not in sold_by or t.seller == t.buyer:
-            raise ChainError(h, f"trade {t.seller}->{t.buyer} names unknown or equal households")
-        if t.kwh <= 0 or abs(t.price - p.p2p) > PRICE_TOLERANCE:
-            raise ChainError(h, f"trade {t.seller}->{t.buyer} has a bad amount or price")
-        sold_by[t.seller] += t.kwh
-        bought_by[t.buyer] += t.kwh
-    for s in settlements:
-        if abs(sold_by[s.household] - s.p2p_sell) > tol or abs(bought_by[s.household] - s.p2p_buy) > tol:
-            raise ChainError(h, f"{s.household}: trades do not add up to its P2P volumes")
+    for tr in block.trades:
+        if tr.seller not in sold_by or tr.buyer not in sold_by or tr.seller == tr.buyer:
+            raise ChainError(h, f"trade {tr.seller}->{tr.buyer} names unknown or equal households")
+        if tr.kwh <= 0 or abs(tr.price - p.p2p) > PRICE_TOLERANCE:
+            raise ChainError(h, f"trade {tr.seller}->{tr.buyer} has a bad amount or price")
+        sold_by[tr.seller] += tr.kwh
+        bought_by[tr.buyer] += tr.kwh
+    for hid, buy, sell in zip(t.households, bought_each, sold_each, strict=True):
+        if abs(sold_by[hid] - sell) > tol or abs(bought_by[hid] - buy) > tol:
+            raise ChainError(h, f"{hid}: trades do not add up to its P2P volumes")
 
 
 def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, history: History) -> None:
@@ -254,7 +285,7 @@ def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, history: His
     seen: set[tuple[HouseholdId, int]] = set()
     for raw in block.acks:
         try:
-            _, ack = read_signed(raw, genesis, verifier, frozenset({Ack.KIND}))
+            _, ack = read_signed(raw, genesis, verifier, ACKS)
         except PeerError as exc:
             raise ChainError(h, f"bad ack: {exc}") from exc
         assert isinstance(ack, Ack)

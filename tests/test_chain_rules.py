@@ -66,7 +66,7 @@ def make_block(absent: tuple[str, ...] = ()) -> tuple[bytes, Block, list[bytes]]
 def check(raw: bytes) -> list[Settlement]:
     verifier = Verifier()
     env, block = read_block(raw, GENESIS, verifier)
-    return validate_block(genesis_state(GENESIS), History(GENESIS), env, block, GENESIS, verifier).settlements
+    return validate_block(genesis_state(GENESIS), History(GENESIS), env, block, GENESIS, verifier).settlements.rows()
 
 
 def resign(block: Block, **changes: object) -> bytes:

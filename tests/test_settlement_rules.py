@@ -125,7 +125,8 @@ def test_bound_reports_the_gap(tmp_path: Path) -> None:
 
 def test_a_node_does_not_load_the_solver_or_a_dataframe_library() -> None:
     heavy = "('cvxpy', 'scipy', 'matplotlib', 'pandas', 'pyarrow')"
-    code = f"import sys, node.service, ets.process_config, ets.cli; print(sorted(m for m in {heavy} if m in sys.modules))"
+    modules = "node.service, ets.process_config, ets.cli"
+    code = f"import sys, {modules}; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
 

@@ -1,10 +1,11 @@
 """Checking every signature of a ledger on several cores while the rules are checked in order.
 
-Worker processes are forked with the records in memory and each is handed a range of heights: it
-collects that range's signatures (each block's own and those of the offers and acks inside) and verifies
-them. Meanwhile the caller checks the rules without verifying signatures (``TrustedVerifier``); the first
-height with a bad signature is then reported, whatever order the workers finish in. A worker that fails
-makes the check raise: it never passes.
+Worker processes are forked with the records in memory and take ranges of heights in order from a
+shared counter: for each they collect the range's signatures (each block's own and those of the offers
+and acks inside) and verify them. Meanwhile the caller checks the rules without verifying signatures
+(``TrustedVerifier``), then takes ranges from the same counter; the first height with a bad signature is
+reported, whatever order the processes finish in. A worker that fails makes the check raise: it never
+passes.
 """
 
 from __future__ import annotations
@@ -12,19 +13,27 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
 from chain import codec
 from chain.crypto import PublicKey, Signature, Verifier
 from chain.envelope import signing_bytes
 from chain.errors import EtsError, SignatureError
 
-RANGES_PER_WORKER = 32
-"""Ranges of heights per worker: small ones, so that the workers finish together."""
+if TYPE_CHECKING:
+    from multiprocessing.sharedctypes import Synchronized
+
+    Counter = Synchronized[int]
+    """A shared, locked integer (``multiprocessing.Value``)."""
+
+RANGES_PER_WORKER = 64
+"""Ranges of heights per worker: small ones, so that the processes finish together."""
 
 _RECORDS: Sequence[bytes] = ()
-"""The records a forked worker reads (set before the pool forks)."""
+"""The records a forked worker reads (set before the workers fork)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,44 +126,78 @@ def _ranges(records: Sequence[bytes], parts: int) -> list[tuple[int, int]]:
 
 
 class SignatureCheck:
-    """Every signature of ``records``, verified with ``workers`` cores: ``workers - 1`` background processes
-    start at once, and the calling process takes the ranges they have not reached when it asks for the
-    result (it checks the rules meanwhile)."""
+    """Every signature of ``records``, verified with ``workers`` cores.
+
+    ``workers - 1`` background processes start at once; each takes the next range of heights from a shared
+    counter until none is left. The calling process checks the rules meanwhile, then takes ranges from the
+    same counter when it asks for the result, so that all processes finish within about one range of each
+    other. A process that finds a bad signature stops everyone from starting later ranges (every earlier
+    range is taken already, so the lowest bad height is still found). Use it as a context manager: leaving
+    it ends any worker still running.
+    """
 
     def __init__(self, records: Sequence[bytes], workers: int | None = None) -> None:
         global _RECORDS
-        self.workers = workers or os.cpu_count() or 1
-        ranges = _ranges(records, max(1, self.workers * RANGES_PER_WORKER))
-        self._pool: ProcessPoolExecutor | None = None
-        self._ranges: list[tuple[int, int]] = []
-        self._futures: list[Future[tuple[int | None, int]]] = []
-        self._inline: list[tuple[int | None, int]] = []
-        if self.workers <= 1 or len(ranges) <= 1:
-            _RECORDS = records
-            self._inline = [_check_range(a, b) for a, b in ranges]
-            return
         _RECORDS = records
-        self._ranges = ranges
-        self._pool = ProcessPoolExecutor(max_workers=self.workers - 1, mp_context=multiprocessing.get_context("fork"))
-        self._futures = [self._pool.submit(_check_range, a, b) for a, b in ranges]
+        self.workers = workers or os.cpu_count() or 1
+        self._ranges = _ranges(records, max(1, self.workers * RANGES_PER_WORKER))
+        context = multiprocessing.get_context("fork")
+        self._next = context.Value("q", 0)
+        """Index of the next range to take."""
+        self._workers: list[tuple[BaseProcess, Connection]] = []
+        for _ in range(self.workers - 1 if len(self._ranges) > 1 else 0):
+            receive, send = context.Pipe(duplex=False)
+            process = context.Process(target=_work, args=(self._ranges, self._next, send), daemon=True)
+            process.start()
+            send.close()
+            self._workers.append((process, receive))
 
     def result(self) -> tuple[int | None, int]:
-        """(first height with a bad signature or None, signatures checked); waits for the workers."""
-        global _RECORDS
-        try:
-            if self._inline:
-                results = self._inline
-            else:
-                # ranges no worker has started yet are checked here, so that this core helps at the end
-                stolen = {
-                    i: _check_range(*self._ranges[i])
-                    for i in reversed(range(len(self._futures)))
-                    if self._futures[i].cancel()
-                }
-                results = [stolen[i] if i in stolen else f.result() for i, f in enumerate(self._futures)]
-        finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
-            _RECORDS = ()
+        """(first height with a bad signature or None, signatures checked); waits for the workers. A worker
+        that ends without a result makes it raise."""
+        results = [_take(self._ranges, self._next)]
+        for process, receive in self._workers:
+            try:
+                results.append(receive.recv())
+            except EOFError:
+                raise RuntimeError(f"signature worker {process.pid} ended without a result") from None
         bad = [h for h, _ in results if h is not None]
         return (min(bad) if bad else None), sum(n for _, n in results)
+
+    def __enter__(self) -> SignatureCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _RECORDS
+        for process, receive in self._workers:
+            receive.close()
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        self._workers = []
+        _RECORDS = ()
+
+
+def _take(ranges: Sequence[tuple[int, int]], next_range: Counter) -> tuple[int | None, int]:
+    """Check ranges taken in order from ``next_range`` until none is left: (lowest bad height or None,
+    signatures checked)."""
+    bad: int | None = None
+    count = 0
+    while True:
+        with next_range.get_lock():
+            i = next_range.value
+            next_range.value = i + 1
+        if i >= len(ranges):
+            return bad, count
+        height, checked = _check_range(*ranges[i])
+        count += checked
+        if height is not None:
+            with next_range.get_lock():
+                next_range.value = len(ranges)  # later ranges can only hold higher heights
+            bad = height if bad is None else min(bad, height)
+
+
+def _work(ranges: Sequence[tuple[int, int]], next_range: Counter, send: Connection) -> None:
+    """A worker process: take ranges, then send the result (a worker that fails sends nothing)."""
+    send.send(_take(ranges, next_range))
+    send.close()

@@ -42,15 +42,15 @@ def verify_records(
     height where either fails is reported. ``transfers`` recomputes the closing transfers (without it they
     need only balance); ``extra`` is run on each valid block.
     """
-    signatures = SignatureCheck(records, workers)
-    try:
-        state, blocks = _check_rules(records, genesis, transfers, extra)
-    except ChainError as exc:
-        bad_signature, _ = signatures.result()
-        if bad_signature is not None and bad_signature <= exc.height:
-            raise ChainError(bad_signature, "a signature does not verify") from exc
-        raise
-    bad_signature, count = signatures.result()
+    with SignatureCheck(records, workers) as signatures:
+        try:
+            state, blocks = _check_rules(records, genesis, transfers, extra)
+        except ChainError as exc:
+            bad_signature, _ = signatures.result()
+            if bad_signature is not None and bad_signature <= exc.height:
+                raise ChainError(bad_signature, "a signature does not verify") from exc
+            raise
+        bad_signature, count = signatures.result()
     if bad_signature is not None:
         raise ChainError(bad_signature, "a signature does not verify")
     return LedgerReport(len(records), count, state, tuple(blocks))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from chain import codec
@@ -132,6 +132,18 @@ class Correction:
 
     def numbers(self) -> list[float]:
         return [self.production, self.consumption, self.grid_buy, self.grid_sell, self.curtailed, self.unserved]
+
+    def applied_to(self, settled: Settlement) -> Settlement:
+        """``settled`` (this household's settlement of ``step``) as the meter corrected it."""
+        return replace(
+            settled,
+            production=self.production,
+            consumption=self.consumption,
+            grid_buy=self.grid_buy,
+            grid_sell=self.grid_sell,
+            curtailed=self.curtailed,
+            unserved=self.unserved,
+        )
 
     @classmethod
     def decode(cls, data: bytes) -> Correction:

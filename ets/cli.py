@@ -146,7 +146,7 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
     from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
     params = load_params(**options)
-    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps)
+    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps) if chaos.strip() else ()
     if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
         raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
     prepared = prepare_run(params, results, "cluster")

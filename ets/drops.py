@@ -12,12 +12,14 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from chain.errors import ReplayError
 
 MAX_TRACKED = 10_000
 """Connections whose bad frames are tracked; beyond this the oldest entries are forgotten."""
 LOGGED_INDIVIDUALLY = 20
+V = TypeVar("V")
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Drops:
         if peer is not None and not isinstance(exc, ReplayError):
             n = self._bad.pop(peer, 0) + 1
             if n >= self.max_bad:
-                _remember(self._ignored_peers, peer)
+                _bounded_put(self._ignored_peers, peer, None)
                 self.log.warning("ignoring a connection on %s after %d bad frames", where, n)
             else:
                 _bounded_put(self._bad, peer, n)
@@ -77,13 +79,8 @@ class Drops:
             self._last_summary = now
 
 
-def _bounded_put(table: dict[bytes, int], key: bytes, value: int) -> None:
+def _bounded_put(table: dict[bytes, V], key: bytes, value: V) -> None:
+    """Insert, forgetting the oldest entry when the table is full."""
     if len(table) >= MAX_TRACKED:
         del table[next(iter(table))]
     table[key] = value
-
-
-def _remember(table: dict[bytes, None], key: bytes) -> None:
-    if len(table) >= MAX_TRACKED:
-        del table[next(iter(table))]
-    table[key] = None

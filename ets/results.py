@@ -80,16 +80,7 @@ def records_from_blocks(blocks: Sequence[Block], genesis: Genesis) -> list[StepR
     records: dict[int, Block] = {}
     for block in blocks:
         for c in block.decoded_corrections():
-            old = by_step[c.step][c.household]
-            by_step[c.step][c.household] = replace(
-                old,
-                production=c.production,
-                consumption=c.consumption,
-                grid_buy=c.grid_buy,
-                grid_sell=c.grid_sell,
-                curtailed=c.curtailed,
-                unserved=c.unserved,
-            )
+            by_step[c.step][c.household] = c.applied_to(by_step[c.step][c.household])
         if block.step == genesis.steps:
             last = by_step[genesis.steps - 1]
             for s in block.decoded_settlements():

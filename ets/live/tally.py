@@ -62,15 +62,7 @@ class LiveTally:
         for c in block.decoded_corrections():
             settled = self._settled.get(c.step)
             if settled is not None and c.household in settled:
-                settled[c.household] = replace(
-                    settled[c.household],
-                    production=c.production,
-                    consumption=c.consumption,
-                    grid_buy=c.grid_buy,
-                    grid_sell=c.grid_sell,
-                    curtailed=c.curtailed,
-                    unserved=c.unserved,
-                )
+                settled[c.household] = c.applied_to(settled[c.household])
                 touched.add(c.step)
         if block.step >= self.steps:
             last = self._settled.get(self.steps - 1, {})

@@ -112,11 +112,16 @@ def settlement_fields(data: bytes) -> tuple[HouseholdId, str, list[float]]:
     return household, mode, codec.as_floats(obj[2:], SETTLEMENT_NUMBERS, "settlement")
 
 
+CORRECTION_NUMBERS = tuple(name for name in SETTLEMENT_NUMBERS if name != "transfer")
+"""A correction's numbers: a settlement's, but for the transfer (settled only when the run closes)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Correction:
-    """A household's earlier step settled against its meter: the step's production and consumption as
-    measured, and its grid and slack flows after the difference from the plan was settled against the
-    grid (kWh). Storage and P2P flows stay as cleared; the cost difference is paid at the step's prices."""
+    """A household's earlier step as settled at delivery (see ``chain.delivery``): its production and
+    consumption as measured, its storage as its controller ran it, and its grid, P2P, curtailed and
+    unserved energy after the community balanced what the plan did not foresee (kWh, fees in $). It
+    replaces the step's planned settlement; the cost difference is paid at the step's prices."""
 
     household: HouseholdId
     step: int
@@ -124,35 +129,37 @@ class Correction:
     consumption: float
     grid_buy: float
     grid_sell: float
+    p2p_buy: float
+    p2p_sell: float
+    charge: float
+    discharge: float
     curtailed: float
     unserved: float
+    soc_before: float
+    soc_after: float
+    fees: float
+    shared_charge: float
+    shared_discharge: float
+    shared_soc_before: float
+    shared_soc_after: float
 
     def encode(self) -> bytes:
         return codec.pack([self.household, self.step, *self.numbers()])
 
     def numbers(self) -> list[float]:
-        return [self.production, self.consumption, self.grid_buy, self.grid_sell, self.curtailed, self.unserved]
+        return [getattr(self, name) for name in CORRECTION_NUMBERS]
 
     def applied_to(self, settled: Settlement) -> Settlement:
-        """``settled`` (this household's settlement of ``step``) as the meter corrected it."""
-        return replace(
-            settled,
-            production=self.production,
-            consumption=self.consumption,
-            grid_buy=self.grid_buy,
-            grid_sell=self.grid_sell,
-            curtailed=self.curtailed,
-            unserved=self.unserved,
-        )
+        """``settled`` (this household's settlement of ``step``) as delivery settled it."""
+        return replace(settled, **{name: getattr(self, name) for name in CORRECTION_NUMBERS})
 
     @classmethod
     def decode(cls, data: bytes) -> Correction:
-        obj = codec.fields(codec.unpack(data), 8, "correction")
-        names = ("production", "consumption", "grid_buy", "grid_sell", "curtailed", "unserved")
+        obj = codec.fields(codec.unpack(data), 2 + len(CORRECTION_NUMBERS), "correction")
         return cls(
             codec.as_str(obj[0], "correction.household"),
             codec.as_int(obj[1], "correction.step"),
-            *codec.as_floats(obj[2:], names, "correction"),
+            *codec.as_floats(obj[2:], CORRECTION_NUMBERS, "correction"),
         )
 
 

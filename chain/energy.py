@@ -124,3 +124,18 @@ def _battery_rules(
         (after > spec.capacity_kwh + tol) | (after < -tol),
         lambda: f"{name}: state of charge {after} outside [0, {spec.capacity_kwh}]",
     )
+
+
+def community_problems(rows: npt.NDArray[np.float64], import_kwh: float, export_kwh: float) -> list[str]:
+    """How a whole step's rows (settlement numbers) break the community's rules: nothing unserved while
+    the transformer has import room left, nothing curtailed while it has export room left."""
+    tol = TOLERANCE_KWH * max(1, len(rows))
+    bought, sold, unserved, curtailed = (
+        float(np.add.reduce(rows[:, COLUMN[name]])) for name in ("grid_buy", "grid_sell", "unserved", "curtailed")
+    )
+    problems = []
+    if unserved > tol and bought < import_kwh - tol:
+        problems.append(f"{unserved:.6g} kWh unserved while {import_kwh - bought:.6g} kWh of import room is left")
+    if curtailed > tol and sold < export_kwh - tol:
+        problems.append(f"{curtailed:.6g} kWh curtailed while {export_kwh - sold:.6g} kWh of export room is left")
+    return problems

@@ -96,6 +96,8 @@ class Genesis:
     params_hash: Hash
     created: str
     """ISO-8601 time the run was set up (UTC)."""
+    p2p_fee_per_kwh: float = 0.0
+    """Fee per kWh traded P2P, half paid by each side ($/kWh): the balancing pool at delivery pays it too."""
     key_of: dict[HouseholdId, PublicKey] = field(init=False, repr=False, compare=False)
     """Each household's public key."""
     keys: frozenset[PublicKey] = field(init=False, repr=False, compare=False)
@@ -129,6 +131,7 @@ class Genesis:
                 self.community_fee_per_kwh,
                 self.params_hash,
                 self.created,
+                self.p2p_fee_per_kwh,
             ]
         )
 
@@ -163,6 +166,7 @@ class Genesis:
             "community_fee_per_kwh": self.community_fee_per_kwh,
             "params_hash": self.params_hash.hex(),
             "created": self.created,
+            "p2p_fee_per_kwh": self.p2p_fee_per_kwh,
         }
 
     def save(self, path: Path) -> None:
@@ -191,6 +195,7 @@ class Genesis:
                 community_fee_per_kwh=float(obj["community_fee_per_kwh"]),
                 params_hash=bytes.fromhex(obj["params_hash"]),
                 created=str(obj["created"]),
+                p2p_fee_per_kwh=float(obj.get("p2p_fee_per_kwh", 0.0)),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{path}: not a valid genesis file: {exc!r}") from exc

@@ -1,31 +1,32 @@
 """What a block is checked against besides the state: earlier block hashes, each step's prices and grid
-limits, and the flows of steps not yet settled against every household's meter.
+limits, and the rows of steps not yet settled against every household's meter.
 
-``correct`` is the rule that settles a household's step against its meter: the difference between the
-measured and the planned net energy goes to the grid within the step's remaining limits, the rest
-becomes curtailed or unserved energy. Storage and P2P flows stay as cleared.
+A step is settled at delivery (``chain.delivery``): each household's storage takes up its deviation from
+the plan (``readings``: what its controller did, reported with its meter reading), then the community
+balances what is left (``plan_corrections``: the balancing pool, the grid within the step's remaining
+limits, and only then curtailed or unserved energy).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from chain.blocks import Correction, MarketPrices
+from chain.blocks import CORRECTION_NUMBERS, SETTLEMENT_NUMBERS, Correction, MarketPrices
 from chain.columns import COLUMN, SettlementTable
+from chain.delivery import Position, Storage, Units, absorb, balance, storage_range
 from chain.errors import ReplayError
-from chain.genesis import Genesis, HouseholdId
+from chain.genesis import BatteryColumns, Genesis, HouseholdId
 from chain.offers import MeterReading
 
-_PROD, _CONS, _GB, _GS, _K, _U = range(6)
-
-Room = Callable[[], float]
-"""The grid room left in a step on one side (kWh), looked up when asked."""
-_FLOW_COLUMNS = [COLUMN[n] for n in ("production", "consumption", "grid_buy", "grid_sell", "curtailed", "unserved")]
+Rows = npt.NDArray[np.float64]
+"""(households, len(SETTLEMENT_NUMBERS)) settlement numbers."""
+_C = COLUMN
+_N = len(CORRECTION_NUMBERS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,48 @@ class StepRecord:
     """The step's import limit (kWh)."""
     export_kwh: float
     """The step's export limit (kWh)."""
+
+    def pool_open(self, fee_per_kwh: float) -> bool:
+        """Whether the balancing pool may trade: its price leaves each side at least the grid's deal once
+        the fee is paid."""
+        p = self.prices
+        return p.grid_sell + fee_per_kwh / 2 <= p.p2p <= p.grid_buy - fee_per_kwh / 2
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """Corrections for a block's meter readings, what they add to each household's bill (genesis order,
+    $), and every corrected step's rows as they then stand."""
+
+    corrections: list[Correction]
+    costs: list[float]
+    rows: dict[int, Rows]
+
+
+def _units(columns: BatteryColumns) -> Units:
+    return Units(columns.capacity_kwh, columns.max_power_kw, columns.charge_efficiency, columns.discharge_efficiency)
+
+
+def _take(units: Units, idx: npt.NDArray[np.int64]) -> Units:
+    return Units(
+        units.capacity_kwh[idx], units.max_power_kw[idx], units.charge_efficiency[idx], units.discharge_efficiency[idx]
+    )
+
+
+def row_cost(rows: Rows, prices: MarketPrices) -> npt.NDArray[np.float64]:
+    """What each row pays for its step ($), as ``Settlement.cost``."""
+    out: npt.NDArray[np.float64] = (
+        rows[:, _C["grid_buy"]] * prices.grid_buy
+        - rows[:, _C["grid_sell"]] * prices.grid_sell
+        + (rows[:, _C["p2p_buy"]] - rows[:, _C["p2p_sell"]]) * prices.p2p
+        + rows[:, _C["fees"]]
+        + rows[:, _C["transfer"]]
+    )
+    return out
+
+
+def _position(rows: Rows) -> Position:
+    return Position(rows[:, _C["grid_buy"]], rows[:, _C["grid_sell"]], rows[:, _C["p2p_buy"]], rows[:, _C["p2p_sell"]])
 
 
 class History:
@@ -49,10 +92,15 @@ class History:
         self.index = {hid: i for i, hid in enumerate(genesis.household_ids)}
         self.hashes: list[bytes] = []
         self.steps: dict[int, StepRecord] = {}
-        self.open_flows: dict[int, npt.NDArray[np.float64]] = {}
-        """step -> (N, 6) production, consumption, grid_buy, grid_sell, curtailed, unserved."""
-        self.metered_through = np.full(len(genesis.members), -1, dtype=np.int64)
+        self.open_rows: dict[int, Rows] = {}
+        """step -> each household's settlement numbers as they stand (planned, or settled at delivery)."""
         n = len(genesis.members)
+        self.metered_through = np.full(n, -1, dtype=np.int64)
+        self.settled_soc = np.array(
+            [[m.battery.initial_soc_kwh, m.shared_battery.initial_soc_kwh] for m in genesis.members], dtype=np.float64
+        ).reshape(n, 2)
+        """Own and shared state of charge at the end of each household's last step settled at delivery."""
+        self.units = (_units(genesis.batteries[0]), _units(genesis.batteries[1]))
         self.actual = np.zeros((n, genesis.steps, 2)) if keep_actuals else None
 
     def hash_at(self, height: int) -> bytes:
@@ -62,35 +110,140 @@ class History:
         self, step: int, settlements: SettlementTable, prices: MarketPrices, limits_kwh: tuple[float, float]
     ) -> None:
         self.steps[step] = StepRecord(prices, *limits_kwh)
-        self.open_flows[step] = settlements.numbers[:, _FLOW_COLUMNS]  # (a copy: rows change when corrected)
+        self.open_rows[step] = np.array(settlements.numbers)  # a copy: rows change when settled at delivery
         if self.actual is not None:
-            self.actual[:, step, 0] = self.open_flows[step][:, _PROD]
-            self.actual[:, step, 1] = self.open_flows[step][:, _CONS]
+            self.actual[:, step, 0] = self.open_rows[step][:, _C["production"]]
+            self.actual[:, step, 1] = self.open_rows[step][:, _C["consumption"]]
 
-    def check_readings(self, household: HouseholdId, readings: Sequence[MeterReading], step: int) -> None:
-        """Meter readings must continue where the ledger's end for the household, in order, before ``step``."""
+    def readings(
+        self, household: HouseholdId, measured: Sequence[tuple[int, float, float]]
+    ) -> tuple[list[MeterReading], tuple[float, float]]:
+        """The household's meter readings for ``measured`` (step, production, consumption), in order from
+        its first step not yet settled, with what its storage did (``chain.delivery.absorb``), and its
+        states of charge (own, shared) after the last of them."""
+        i = self.index[household]
+        idx = np.array([i])
+        own_units, shared_units = (_take(u, idx) for u in self.units)
+        soc = self.settled_soc[i].copy()
+        dt = self.genesis.dt_hours
+        out = []
+        for step, production, consumption in measured:
+            row = self.open_rows[step][idx]
+            planned = Storage(
+                row[:, _C["discharge"]]
+                - row[:, _C["shared_discharge"]]
+                - (row[:, _C["charge"]] - row[:, _C["shared_charge"]]),
+                row[:, _C["shared_discharge"]] - row[:, _C["shared_charge"]],
+                storage_range(own_units, soc[:1], dt),
+                storage_range(shared_units, soc[1:], dt),
+            )
+            own, shared = absorb(planned, np.array([production]), np.array([consumption]), _position(row))
+            o, sh = float(own[0]), float(shared[0])
+            out.append(
+                MeterReading(step, production, consumption, max(-o, 0.0), max(o, 0.0), max(-sh, 0.0), max(sh, 0.0))
+            )
+            soc = np.array([own_units.soc_after(soc[:1], own)[0], shared_units.soc_after(soc[1:], shared)[0]])
+        return out, (float(soc[0]), float(soc[1]))
+
+    def check_readings(
+        self, household: HouseholdId, readings: Sequence[MeterReading], step: int
+    ) -> tuple[float, float] | None:
+        """Meter readings must continue where the ledger's end for the household, in order, before ``step``,
+        with the storage its controller runs. Returns the states of charge they leave for ``step`` (None
+        when they do not reach the step before it)."""
         expected = int(self.metered_through[self.index[household]]) + 1
         for r in readings:
             if r.step != expected or r.step >= step or not self.is_open(r.step):
                 raise ReplayError(f"{household}: meter reading for step {r.step} where step {expected} was due")
             expected += 1
+        ours, soc = self.readings(household, [(r.step, r.production, r.consumption) for r in readings])
+        for theirs, mine in zip(readings, ours, strict=True):
+            if theirs.storage() != mine.storage():
+                raise ReplayError(
+                    f"{household}: storage in the meter reading for step {theirs.step} is {theirs.storage()}, "
+                    f"where its controller runs {mine.storage()}"
+                )
+        return soc if readings and readings[-1].step == step - 1 else None
 
-    def plan_corrections(
-        self, readings: Sequence[tuple[HouseholdId, MeterReading]]
-    ) -> tuple[list[Correction], list[float]]:
-        """The corrections for ``readings`` in order, and each household's cost change; nothing changes."""
-        scratch = {step: self.open_flows[step].copy() for step in {r.step for _, r in readings}}
-        costs = [0.0] * len(self.index)
-        out = []
+    def plan_corrections(self, readings: Sequence[tuple[HouseholdId, MeterReading]]) -> Planned:
+        """The corrections for ``readings`` (checked by ``check_readings``), step by step, and each
+        household's cost change; nothing changes. The households read for a step are balanced together."""
+        by_step: dict[int, list[tuple[int, MeterReading]]] = {}
         for household, r in readings:
-            flows = scratch[r.step]
-            i = self.index[household]
-            row = flows[i].tolist()
-            c = self._correction(flows, row, household, r)
-            costs[i] += self._cost_change(row, c)
-            flows[i] = c.numbers()
-            out.append(c)
-        return out, costs
+            by_step.setdefault(r.step, []).append((self.index[household], r))
+        costs = np.zeros(len(self.index))
+        soc = self.settled_soc.copy()
+        rows_after: dict[int, Rows] = {}
+        out: list[Correction] = []
+        for step in sorted(by_step):
+            batch = sorted(by_step[step], key=lambda x: x[0])
+            idx = np.array([i for i, _ in batch], dtype=np.int64)
+            rows = self.open_rows[step].copy()
+            new = self._settle(step, rows, idx, [r for _, r in batch], soc[idx])
+            prices = self.steps[step].prices
+            costs[idx] += row_cost(new, prices) - row_cost(rows[idx], prices)
+            rows[idx] = new
+            rows_after[step] = rows
+            soc[idx, 0] = new[:, _C["soc_after"]]
+            soc[idx, 1] = new[:, _C["shared_soc_after"]]
+            ids = self.genesis.household_ids
+            out += [Correction(ids[i], step, *new[k, :_N].tolist()) for k, i in enumerate(idx.tolist())]
+        return Planned(out, costs.tolist(), rows_after)
+
+    def _settle(
+        self, step: int, rows: Rows, idx: npt.NDArray[np.int64], readings: Sequence[MeterReading], soc: Rows
+    ) -> Rows:
+        """The rows of households ``idx`` of ``step`` settled at delivery from their ``readings``, starting
+        from states of charge ``soc`` (own, shared)."""
+        record, dt, g = self.steps[step], self.genesis.dt_hours, self.genesis
+        own_units, shared_units = (_take(u, idx) for u in self.units)
+        storage = np.array([r.storage() for r in readings], dtype=np.float64).reshape(len(readings), 4)
+        production = np.array([r.production for r in readings], dtype=np.float64)
+        consumption = np.array([r.consumption for r in readings], dtype=np.float64)
+        others = np.ones(len(rows), dtype=bool)
+        others[idx] = False
+        room = (
+            record.import_kwh - float(np.add.reduce(rows[others, _C["grid_buy"]])),
+            record.export_kwh - float(np.add.reduce(rows[others, _C["grid_sell"]])),
+        )
+        b = balance(
+            Storage(
+                storage[:, 1] - storage[:, 0],
+                storage[:, 3] - storage[:, 2],
+                storage_range(own_units, soc[:, 0], dt),
+                storage_range(shared_units, soc[:, 1], dt),
+            ),
+            production,
+            consumption,
+            _position(rows[idx]),
+            room,
+            pool=record.pool_open(g.p2p_fee_per_kwh),
+        )
+        shared_charge, shared_discharge = np.maximum(-b.shared, 0.0), np.maximum(b.shared, 0.0)
+        new = np.zeros((len(idx), len(SETTLEMENT_NUMBERS)))
+        columns = {
+            "production": production,
+            "consumption": consumption,
+            "grid_buy": b.grid_buy,
+            "grid_sell": b.grid_sell,
+            "p2p_buy": b.p2p_buy,
+            "p2p_sell": b.p2p_sell,
+            "charge": np.maximum(-b.own, 0.0) + shared_charge,
+            "discharge": np.maximum(b.own, 0.0) + shared_discharge,
+            "curtailed": b.curtailed,
+            "unserved": b.unserved,
+            "soc_before": soc[:, 0],
+            "soc_after": own_units.soc_after(soc[:, 0], b.own),
+            "fees": (b.p2p_buy + b.p2p_sell) * (g.p2p_fee_per_kwh / 2.0) + shared_charge * g.community_fee_per_kwh,
+            "shared_charge": shared_charge,
+            "shared_discharge": shared_discharge,
+            "shared_soc_before": soc[:, 1],
+            "shared_soc_after": shared_units.soc_after(soc[:, 1], b.shared),
+            "transfer": rows[idx, _C["transfer"]],
+        }
+        for name, values in columns.items():
+            new[:, _C[name]] = values
+        return new
 
     def with_corrections(self, corrections: Sequence[Correction]) -> History:
         """A copy of this history with ``corrections`` applied; this one is unchanged."""
@@ -103,78 +256,24 @@ class History:
             self._enter(c)
         self._prune()
 
-    def _correction(
-        self, flows: npt.NDArray[np.float64], row: list[float], household: HouseholdId, r: MeterReading
-    ) -> Correction:
-        """The correction of ``household``'s step for a meter reading, given the step's flows so far (``row``
-        is the household's)."""
-        record = self.steps[r.step]
-
-        def room(column: int, limit_kwh: float) -> Room:
-            return lambda: max(limit_kwh - float(np.add.reduce(flows[:, column])), 0.0)
-
-        gb, gs, k, u = correct(
-            (row[_PROD], row[_CONS]),
-            (r.production, r.consumption),
-            (row[_GB], row[_GS], row[_K], row[_U]),
-            room(_GB, record.import_kwh),
-            room(_GS, record.export_kwh),
-        )
-        return Correction(household, r.step, r.production, r.consumption, gb, gs, k, u)
-
-    def _cost_change(self, row: list[float], c: Correction) -> float:
-        """What the correction adds to the household's bill at the step's prices ($)."""
-        p = self.steps[c.step].prices
-        return (c.grid_buy - row[_GB]) * p.grid_buy - (c.grid_sell - row[_GS]) * p.grid_sell
-
     def apply(self, c: Correction) -> None:
         self._enter(c)
         self._prune()
 
     def _enter(self, c: Correction) -> None:
         i = self.index[c.household]
-        self.open_flows[c.step][i] = c.numbers()
+        self.open_rows[c.step][i, :_N] = c.numbers()
         self.metered_through[i] = c.step
+        self.settled_soc[i] = (c.soc_after, c.shared_soc_after)
         if self.actual is not None:
             self.actual[i, c.step] = (c.production, c.consumption)
 
     def _prune(self) -> None:
         done = int(self.metered_through.min())
-        for step in [s for s in self.open_flows if s <= done]:
-            del self.open_flows[step]
+        for step in [s for s in self.open_rows if s <= done]:
+            del self.open_rows[step]
             if self.actual is None:
                 del self.steps[step]
 
     def is_open(self, step: int) -> bool:
-        return step in self.open_flows
-
-
-def correct(
-    plan: tuple[float, float],
-    actual: tuple[float, float],
-    flows: tuple[float, float, float, float],
-    import_room: Room,
-    export_room: Room,
-) -> tuple[float, float, float, float]:
-    """Settle a step against the meter; returns (grid_buy, grid_sell, curtailed, unserved).
-
-    With ``delta`` = measured net (production - consumption) minus planned net: a surplus first reduces
-    unserved energy and grid purchases, then is sold within the export room, the rest is curtailed; a
-    shortfall first reduces curtailment and grid sales, then is bought within the import room, the rest
-    is unserved. The household's balance holds with the measured figures. A room is looked up only for
-    a difference that the household's own flows do not take up.
-    """
-    gb, gs, k, u = flows
-    delta = (actual[0] - actual[1]) - (plan[0] - plan[1])
-    if delta > 0:
-        for_unserved = min(u, delta)
-        for_purchases = min(gb, delta - for_unserved)
-        rest = delta - for_unserved - for_purchases
-        sold = min(export_room(), rest) if rest > 0 else 0.0
-        return gb - for_purchases, gs + sold, k + (rest - sold), u - for_unserved
-    need = -delta
-    from_curtailed = min(k, need)
-    from_sales = min(gs, need - from_curtailed)
-    rest = need - from_curtailed - from_sales
-    bought = min(import_room(), rest) if rest > 0 else 0.0
-    return gb + bought, gs - from_sales, k - from_curtailed, u + (rest - bought)
+        return step in self.open_rows

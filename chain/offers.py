@@ -19,26 +19,39 @@ MAX_METER_READINGS = 4096
 """Most meter readings one offer may carry (steps not yet settled against the meter)."""
 
 
+READING_STORAGE = ("charge", "discharge", "shared_charge", "shared_discharge")
+
+
 @dataclass(frozen=True, slots=True)
 class MeterReading:
-    """What a household's meter measured in an earlier step (kWh)."""
+    """What a household's meter measured in an earlier step, and what its storage did then (kWh): its own
+    battery's and its community-battery share's charge and discharge, as its controller ran them at
+    delivery (``chain.delivery.absorb``)."""
 
     step: int
     production: float
     consumption: float
+    charge: float = 0.0
+    discharge: float = 0.0
+    shared_charge: float = 0.0
+    shared_discharge: float = 0.0
 
     def fields(self) -> list[object]:
-        return [self.step, self.production, self.consumption]
+        return [self.step, self.production, self.consumption, *self.storage()]
+
+    def storage(self) -> tuple[float, float, float, float]:
+        return (self.charge, self.discharge, self.shared_charge, self.shared_discharge)
 
     @classmethod
     def from_fields(cls, obj: object) -> MeterReading:
-        step, production, consumption = codec.fields(obj, 3, "meter reading")
+        step, production, consumption, *storage = codec.fields(obj, 3 + len(READING_STORAGE), "meter reading")
         reading = cls(
             codec.as_int(step, "meter.step"),
             codec.as_float(production, "meter.production"),
             codec.as_float(consumption, "meter.consumption"),
+            *codec.as_floats(storage, READING_STORAGE, "meter"),
         )
-        if reading.production < 0 or reading.consumption < 0:
+        if min(reading.production, reading.consumption, *reading.storage()) < 0:
             raise DecodeError("meter reading: energies must be non-negative")
         return reading
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from chain.blocks import FLOW_FIELDS, Block, Correction, Settlement, block_hash
 from chain.columns import COLUMN, SettlementTable
 from chain.crypto import Verifier
-from chain.energy import TOLERANCE_KWH, physics_flags, settlement_problems
+from chain.energy import TOLERANCE_KWH, community_problems, physics_flags, settlement_problems
 from chain.envelope import Envelope
 from chain.errors import ChainError, PeerError
 from chain.genesis import Genesis, HouseholdId
@@ -90,8 +90,8 @@ def validate_block(
         corrections = block.decoded_corrections()
     except PeerError as exc:
         raise ChainError(h, f"bad settlement or correction: {exc}") from exc
-    correction_costs = _check_corrections(block, history, offers, corrections, genesis)
-    soc = list(zip(state.soc, state.shared_soc, strict=True))
+    correction_costs = _check_corrections(block, history, offers, corrections, genesis, state)
+    soc = storage_for_step(state, corrections, history, block.step)
     if is_closing(block, genesis):
         rows = settlements.rows()
         _check_closing(block, rows, soc, genesis)
@@ -120,22 +120,57 @@ def apply_block(state: ChainState, history: History, env: Envelope, block: Block
     return advance_state(state, history.hashes[-1], block.step, v.settlements, block.prices, v.correction_costs)
 
 
+def storage_for_step(
+    state: ChainState, corrections: Sequence[Correction], history: History, step: int
+) -> list[tuple[float, float]]:
+    """Each household's (own, shared) state of charge at the start of ``step``: as delivery settled the
+    step before where this block's corrections settle it, else as the ledger planned it."""
+    soc = list(zip(state.soc, state.shared_soc, strict=True))
+    for c in corrections:
+        if c.step == step - 1:
+            soc[history.index[c.household]] = (c.soc_after, c.shared_soc_after)
+    return soc
+
+
 def _check_corrections(
-    block: Block, history: History, offers: dict[HouseholdId, Offer], corrections: list[Correction], genesis: Genesis
+    block: Block,
+    history: History,
+    offers: dict[HouseholdId, Offer],
+    corrections: list[Correction],
+    genesis: Genesis,
+    state: ChainState,
 ) -> list[float]:
+    """The corrections must be what delivery balancing gives for the offers' meter readings, and every
+    row they settle must keep the physics; each offer states the storage its own readings leave."""
     h = block.height
     readings = []
     for hid in genesis.household_ids:
         if hid in offers:
+            offer = offers[hid]
             try:
-                history.check_readings(hid, offers[hid].meter, block.step)
+                soc = history.check_readings(hid, offer.meter, block.step)
             except PeerError as exc:
                 raise ChainError(h, f"bad meter readings: {exc}") from exc
-            readings += [(hid, r) for r in offers[hid].meter]
-    expected, costs = history.plan_corrections(readings)
-    if corrections != expected:
+            i = history.index[hid]
+            own, shared = soc if soc is not None else (state.soc[i], state.shared_soc[i])
+            if abs(offer.soc_kwh - own) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - shared) > TOLERANCE_KWH:
+                raise ChainError(h, f"{hid}: offered with states of charge other than its meter readings leave")
+            readings += [(hid, r) for r in offer.meter]
+    for c in corrections:
+        if c.household not in history.index or not history.is_open(c.step):
+            raise ChainError(h, f"correction of {c.household!r} for step {c.step}, which is not open")
+        member = genesis.members[history.index[c.household]]
+        settled = Settlement(c.household, "market", *[*c.numbers(), 0.0])
+        for problem in settlement_problems(settled, member.battery, member.shared_battery, genesis.dt_hours):
+            raise ChainError(h, f"{c.household} at step {c.step} as settled: {problem}")
+    planned = history.plan_corrections(readings)
+    for step, rows in planned.rows.items():
+        record = history.steps[step]
+        for problem in community_problems(rows, record.import_kwh, record.export_kwh):
+            raise ChainError(h, f"step {step} as settled: {problem}")
+    if corrections != planned.corrections:
         raise ChainError(h, "corrections do not follow from the meter readings")
-    return costs
+    return planned.costs
 
 
 def _check_closing(
@@ -245,8 +280,6 @@ def _check_settlement(
         raise ChainError(h, f"{household}: unknown settlement mode {mode!r}")
     if row[_PRODUCTION] != float(offer.production_kwh[0]) or row[_CONSUMPTION] != float(offer.consumption_kwh[0]):
         raise ChainError(h, f"{household}: production/consumption differ from its offer")
-    if abs(offer.soc_kwh - soc[0]) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - soc[1]) > TOLERANCE_KWH:
-        raise ChainError(h, f"{household}: offered with states of charge other than the ledger's")
 
 
 def _check_totals(block: Block, t: SettlementTable, genesis: Genesis) -> None:
@@ -266,6 +299,14 @@ def _check_totals(block: Block, t: SettlementTable, genesis: Genesis) -> None:
         raise ChainError(h, "grid sell price above grid buy price")
     if not p.grid_sell - PRICE_TOLERANCE <= p.p2p <= p.grid_buy + PRICE_TOLERANCE:
         raise ChainError(h, f"P2P price {p.p2p} outside [{p.grid_sell}, {p.grid_buy}]")
+    half_fee = genesis.p2p_fee_per_kwh / 2
+    if (
+        block.trades
+        and not p.grid_sell + half_fee - PRICE_TOLERANCE <= p.p2p <= p.grid_buy - half_fee + PRICE_TOLERANCE
+    ):
+        raise ChainError(h, f"P2P price {p.p2p} leaves a side worse off than the grid once the fee is paid")
+    for problem in community_problems(t.numbers, block.import_capacity_kw * dt, block.export_capacity_kw * dt):
+        raise ChainError(h, problem)
     sold_by = dict.fromkeys(t.households, 0.0)
     bought_by = dict(sold_by)
     for tr in block.trades:

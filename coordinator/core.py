@@ -12,6 +12,7 @@ import numpy as np
 
 from chain.blocks import Block, MarketPrices, Settlement
 from chain.crypto import SigningKey
+from chain.energy import TOLERANCE_KWH
 from chain.envelope import Envelope
 from chain.errors import ReplayError
 from chain.genesis import Genesis, HouseholdId
@@ -21,7 +22,7 @@ from chain.messages import sign
 from chain.offers import Ack, Offer
 from chain.reading import check_offer
 from chain.state import ChainState, genesis_state
-from chain.validation import apply_block, validate_block
+from chain.validation import apply_block, storage_for_step, validate_block
 from optimizer.fairness import closing_transfers
 from optimizer.flows import Array, GridWindow, Mask
 from optimizer.market import Market, StepInputs, StepOutcome
@@ -44,13 +45,13 @@ class OfferBox:
             if self.offers[offer.household][0].raw == env.raw:
                 raise ReplayError(f"offer from {offer.household!r} for step {self.step} received twice")
             raise ReplayError(f"second, different offer from {offer.household!r} for step {self.step}")
+        soc = self.history.check_readings(offer.household, offer.meter, self.step)
         i = self.history.index[offer.household]
-        own, shared = self.state.soc[i], self.state.shared_soc[i]
-        if abs(offer.soc_kwh - own) > 1e-7 or abs(offer.shared_soc_kwh - shared) > 1e-7:
+        own, shared = soc if soc is not None else (self.state.soc[i], self.state.shared_soc[i])
+        if abs(offer.soc_kwh - own) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - shared) > TOLERANCE_KWH:
             raise ReplayError(
-                f"offer from {offer.household!r} states charges other than the ledger's ({own}, {shared})"
+                f"offer from {offer.household!r} states charges other than its meter readings leave ({own}, {shared})"
             )
-        self.history.check_readings(offer.household, offer.meter, self.step)
         self.offers[offer.household] = (env, offer)
 
     def complete(self) -> bool:
@@ -134,14 +135,17 @@ class CoordinatorCore:
         received = box.in_order()
         offers = {o.household: o for _, o in received}
         readings = [(o.household, r) for _, o in received for r in o.meter]
-        corrections, correction_costs = self.history.plan_corrections(readings)
+        planned = self.history.plan_corrections(readings)
+        corrections, correction_costs = planned.corrections, planned.costs
+        soc_now = storage_for_step(self.state, corrections, self.history, box.step)
+        own_soc = np.array([own for own, _ in soc_now])
+        shared_soc = np.array([shared for _, shared in soc_now])
         if box.step < g.steps:
             assert window is not None
             present, production, consumption = market_arrays(
                 g.household_ids, offers, self.last_offers, box.step, g.horizon
             )
-            soc, shared = np.array(self.state.soc), np.array(self.state.shared_soc)
-            outcome = self.market.clear(StepInputs(present, production, consumption, soc, shared, window))
+            outcome = self.market.clear(StepInputs(present, production, consumption, own_soc, shared_soc, window))
             self.last_offers.update(offers)
             self.last_outcome = outcome
             settlements = outcome.settlements
@@ -152,7 +156,7 @@ class CoordinatorCore:
             self.last_outcome = None
             bills = [g.initial_wallet - w + c for w, c in zip(self.state.wallet, correction_costs, strict=True)]
             transfers = closing_transfers(self.settlement_rule, g, self.history.with_corrections(corrections), bills)
-            settlements = self._closing_settlements(transfers)
+            settlements = self._closing_settlements(transfers, soc_now)
             prices, capacity, trades, status, objective = MarketPrices(0.0, 0.0, 0.0), (0.0, 0.0), (), "closed", 0.0
         encoded = [s.encode() for s in settlements]
         encoded_corrections = [c.encode() for c in corrections]
@@ -177,13 +181,12 @@ class CoordinatorCore:
         )
         return sign(block, key), block
 
-    def _closing_settlements(self, transfers: Sequence[float]) -> list[Settlement]:
+    def _closing_settlements(self, transfers: Sequence[float], soc: Sequence[tuple[float, float]]) -> list[Settlement]:
         zero = 0.0
         return [
             Settlement(
                 m.household, "close", zero, zero, zero, zero, zero, zero, zero, zero, zero, zero,
-                self.state.soc[i], self.state.soc[i], zero, zero, zero,
-                self.state.shared_soc[i], self.state.shared_soc[i], transfers[i],
+                soc[i][0], soc[i][0], zero, zero, zero, soc[i][1], soc[i][1], transfers[i],
             )
             for i, m in enumerate(self.genesis.members)
         ]  # fmt: skip

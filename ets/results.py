@@ -7,10 +7,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chain.blocks import Block, MarketPrices, Settlement, Trade
 from chain.genesis import Genesis
+from optimizer.settlement import trades_for
 
 ORIGINAL_COLUMNS = (
     "step",
@@ -73,9 +75,10 @@ class StepRecord:
 
 
 def records_from_blocks(blocks: Sequence[Block], genesis: Genesis) -> list[StepRecord]:
-    """One record per cleared step, each household's row as finally settled: meter corrections from later
-    blocks replace the planned production, consumption, grid and slack flows, and the closing block's
-    transfers are added to the last step."""
+    """One record per cleared step, each household's row as finally settled: corrections from later blocks
+    (delivery balancing against the meters) replace the planned rows, the step's trades are its P2P
+    volumes as settled (the block's trades where delivery kept them), and the closing block's transfers
+    are added to the last step."""
     by_step: dict[int, dict[str, Settlement]] = {}
     records: dict[int, Block] = {}
     for block in blocks:
@@ -88,17 +91,13 @@ def records_from_blocks(blocks: Sequence[Block], genesis: Genesis) -> list[StepR
             continue
         by_step[block.step] = {s.household: s for s in block.decoded_settlements()}
         records[block.step] = block
-    return [
-        StepRecord(
-            step,
-            [by_step[step][h] for h in genesis.household_ids],
-            b.prices,
-            b.import_capacity_kw,
-            b.export_capacity_kw,
-            b.trades,
-        )
-        for step, b in sorted(records.items())
-    ]
+    out = []
+    for step, b in sorted(records.items()):
+        rows = [by_step[step][h] for h in genesis.household_ids]
+        sold, bought = np.array([s.p2p_sell for s in rows]), np.array([s.p2p_buy for s in rows])
+        trades = trades_for(genesis.household_ids, b.trades, sold, bought, b.prices.p2p)
+        out.append(StepRecord(step, rows, b.prices, b.import_capacity_kw, b.export_capacity_kw, trades))
+    return out
 
 
 def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFrame:

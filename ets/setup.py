@@ -99,6 +99,7 @@ def create_run(params: Params, run_dir: Path) -> Genesis:
         community_fee_per_kwh=params.community_battery.service_fee_per_kwh,
         params_hash=params.digest(),
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        p2p_fee_per_kwh=params.optimizer.p2p_transaction_cost,
     )
     genesis.save(layout.genesis)
     return genesis

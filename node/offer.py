@@ -7,7 +7,7 @@ import numpy as np
 
 from chain.genesis import Genesis
 from chain.history import History
-from chain.offers import MAX_METER_READINGS, MeterReading, Offer
+from chain.offers import MAX_METER_READINGS, Offer
 from chain.state import ChainState
 from optimizer.flows import Array
 from optimizer.forecast import forecast
@@ -39,16 +39,18 @@ def build_offer(
         p = c = np.zeros(genesis.horizon)
     first = int(history.metered_through[index]) + 1
     last = min(step, first + MAX_METER_READINGS)
-    meter = tuple(
-        MeterReading(s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)
-    )
+    household = genesis.members[index].household
+    measured = [(s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)]
+    meter, (own, shared) = history.readings(household, measured)
+    if last != step or not meter:
+        own, shared = state.soc[index], state.shared_soc[index]
     return Offer(
         chain_id=genesis.chain_id,
         step=step,
-        household=genesis.members[index].household,
-        soc_kwh=state.soc[index],
-        shared_soc_kwh=state.shared_soc[index],
+        household=household,
+        soc_kwh=own,
+        shared_soc_kwh=shared,
         production_kwh=np.maximum(p, 0.0),
         consumption_kwh=np.maximum(c, 0.0),
-        meter=meter,
+        meter=tuple(meter),
     )

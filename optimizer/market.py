@@ -12,16 +12,20 @@ from dataclasses import dataclass
 import numpy as np
 
 from chain.blocks import Settlement, Trade
+from chain.delivery import Position, balance
 from optimizer.baseline import baseline_step
 from optimizer.clearing import OPTIMAL, ClearingModel, ClearingResult, Costs, MarketInputs, build_model
 from optimizer.flows import Array, GridWindow, Mask, Storage
-from optimizer.pricing import PriceInputs, p2p_price
+from optimizer.pricing import PriceInputs, fair_range, p2p_price
 from optimizer.settlement import (
     StepPrices,
     StorageStates,
-    execute_schedule,
+    delivery_storage,
+    executed_flows,
     schedule_trades,
     settlements_from_flows,
+    trade_volumes,
+    trades_for,
 )
 
 
@@ -88,57 +92,61 @@ class Market:
         return model
 
     def clear(self, x: StepInputs) -> StepOutcome:
-        """Settle one step. Absent households act alone with a share of the transformer limits in proportion
-        to their number; the market clears the present ones within what is left."""
+        """Settle one step. Absent households act alone: the market clears the present ones within the
+        transformer room that the absent ones' own needs (a share in proportion to their number) leave.
+        Then the step is executed for everyone at once (``chain.delivery.balance``, without the pool):
+        storage as planned where it can, trades as cleared, the grid within the limits pro rata."""
         c, dt = self.config, self.config.dt_hours
         present, absent = x.present, ~x.present
         share = absent.sum() / len(self.ids)
         imp, exp = float(x.grid.import_kw[0]) * dt, float(x.grid.export_kw[0]) * dt
-        alone_flows, alone_soc, alone_shared = baseline_step(
-            x.production[absent, 0],
-            x.consumption[absent, 0],
-            x.soc[absent],
-            x.shared_soc[absent],
-            self.storage.subset(absent),
-            dt,
-            imp * share,
-            exp * share,
-        )
-        limits = (max(imp - float(alone_flows.grid_buy.sum()), 0.0), max(exp - float(alone_flows.grid_sell.sum()), 0.0))
+        prod, cons = x.production[:, 0], x.consumption[:, 0]
+        alone, _, _ = baseline_step(
+            prod[absent], cons[absent], x.soc[absent], x.shared_soc[absent], self.storage.subset(absent), dt,
+            imp * share, exp * share,
+        )  # fmt: skip
+        limits = (max(imp - float(alone.grid_buy.sum()), 0.0), max(exp - float(alone.grid_sell.sum()), 0.0))
         result = self._solve(x, limits)
-        storage = self.storage.subset(present)
+        own, shared = np.zeros(len(self.ids)), np.zeros(len(self.ids))
+        own[absent] = alone.discharge - alone.charge
+        shared[absent] = alone.shared_discharge - alone.shared_charge
         ids = [h for h, p in zip(self.ids, present, strict=True) if p]
-        prod, cons = x.production[present, 0], x.consumption[present, 0]
-        soc, shared = x.soc[present], x.shared_soc[present]
+        price = self._price(x.grid, result, prod[present], cons[present])
+        fee, shared_fee = c.costs.p2p_transaction, self.storage.shared_fee
+        buy_sell = (float(x.grid.buy_price[0]), float(x.grid.sell_price[0]))
+        trades: list[Trade] = []
         if result.status == OPTIMAL and result.schedule is not None:
-            price = self._price(x.grid, result, prod, cons)
-            trades = schedule_trades(ids, result.schedule, price, c.min_trade_kwh)
-            flows = execute_schedule(ids, prod, cons, soc, shared, storage, dt, limits, result.schedule, trades)
+            s = result.schedule
+            trades = schedule_trades(ids, s, price, c.min_trade_kwh) if fair_range(*buy_sell, fee) else []
+            own[present], shared[present] = s.discharge - s.charge, s.shared_discharge - s.shared_charge
             mode = "market"
         else:
-            price = self._price(x.grid, result, prod, cons)
-            flows, _, _ = baseline_step(prod, cons, soc, shared, storage, dt, *limits)
-            trades, mode = [], "alone"
+            flows, _, _ = baseline_step(
+                prod[present], cons[present], x.soc[present], x.shared_soc[present], self.storage.subset(present),
+                dt, *limits,
+            )  # fmt: skip
+            own[present], shared[present] = flows.discharge - flows.charge, flows.shared_discharge - flows.shared_charge
+            mode = "alone"
+        p2p_sell, p2p_buy = trade_volumes(self.ids, trades)
+        zero = np.zeros(len(self.ids))
+        done = balance(
+            delivery_storage(self.storage, own, shared, x.soc, x.shared_soc, dt),
+            prod, cons, Position(zero, zero, p2p_buy, p2p_sell), (imp, exp), pool=False,
+        )  # fmt: skip
+        trades = trades_for(self.ids, trades, done.p2p_sell, done.p2p_buy, price)
+        flows = executed_flows(prod, cons, done)
         states = StorageStates(
-            soc,
-            storage.own.soc_after(soc, flows.charge, flows.discharge),
-            shared,
-            storage.shared.soc_after(shared, flows.shared_charge, flows.shared_discharge),
+            x.soc,
+            self.storage.own.soc_after(x.soc, flows.charge, flows.discharge),
+            x.shared_soc,
+            self.storage.shared.soc_after(x.shared_soc, flows.shared_charge, flows.shared_discharge),
         )
-        alone_states = StorageStates(x.soc[absent], alone_soc, x.shared_soc[absent], alone_shared)
-        fee, shared_fee = c.costs.p2p_transaction, self.storage.shared_fee
-        absent_ids = [h for h, p in zip(self.ids, present, strict=True) if not p]
-        by_id = {
-            s.household: s
-            for s in (
-                *settlements_from_flows(ids, mode, flows, states, fee, shared_fee),
-                *settlements_from_flows(absent_ids, "alone", alone_flows, alone_states, fee, shared_fee),
-            )
-        }
+        modes = [mode if p else "alone" for p in present]
+        settlements = settlements_from_flows(
+            self.ids, modes, flows, states, c.costs.p2p_transaction, self.storage.shared_fee
+        )
         prices = StepPrices(float(x.grid.buy_price[0]), float(x.grid.sell_price[0]), price)
-        return StepOutcome(
-            [by_id[h] for h in self.ids], trades, prices, result.status, result.objective, result.solve_seconds
-        )
+        return StepOutcome(settlements, trades, prices, result.status, result.objective, result.solve_seconds)
 
     def _price(self, grid: GridWindow, result: ClearingResult, production: Array, consumption: Array) -> float:
         """The step's P2P price by the configured rule, from the schedule's positions before trading."""
@@ -157,7 +165,7 @@ class Market:
             consumption=float(consumption.sum()),
             marginal=s.marginal_price if s is not None else (buy + sell) / 2,
         )
-        return p2p_price(self.config.pricing_rule, inputs, self.config.price_factor)
+        return p2p_price(self.config.pricing_rule, inputs, self.config.price_factor, self.config.costs.p2p_transaction)
 
     def _solve(self, x: StepInputs, limits: tuple[float, float]) -> ClearingResult:
         """Clear the present households over the horizon; the first step's limits are what is left."""

@@ -1,4 +1,6 @@
-"""P2P pricing rules: one price per step for every trade. Every price lies within [grid sell, grid buy].
+"""P2P pricing rules: one price per step for every trade. Every price lies within [grid sell, grid buy],
+and, once the P2P fee is paid (half by each side), within [grid sell + fee/2, grid buy - fee/2]: a seller
+never nets less than the grid would pay, a buyer never pays more than the grid price of the step.
 
 ``supply`` and ``demand`` are what the households bring to and need from the community bus in the step
 (after their own storage, before any trade): ``sum max(x_i, 0)`` and ``sum max(-x_i, 0)``.
@@ -9,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 PRICING_RULES = ("supply_demand_ratio", "mid_market", "bill_sharing", "original", "marginal")
+EVEN_KWH = 1e-6
+"""Supply and demand closer than this count as even (bill sharing): floating-point noise decides nothing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +63,9 @@ def bill_sharing(buy: float, sell: float, supply: float, demand: float) -> float
     community as a whole pays or earns for its last kWh: the buy price when it imports on balance
     (demand > supply), the sell price when it exports, and the mid-market rate when it is exactly even.
     """
-    if demand > supply:
+    if demand > supply + EVEN_KWH:
         return buy
-    if supply > demand:
+    if supply > demand + EVEN_KWH:
         return sell
     return mid_market(buy, sell)
 
@@ -89,8 +93,17 @@ def original_rule(buy: float, production: float, consumption: float, factor: flo
     return min(max(factor * buy * adjust, 0.5 * buy), 0.95 * buy)
 
 
-def p2p_price(rule: str, x: PriceInputs, factor: float) -> float:
-    """The step's P2P price by ``rule``, clamped into [grid sell, grid buy]."""
+def fair_range(buy: float, sell: float, fee: float) -> tuple[float, float] | None:
+    """Prices at which both sides do at least as well as with the grid once each pays half the fee; None
+    when the spread is smaller than the fee (trading then loses against the grid)."""
+    if buy - sell < fee:
+        return None
+    return sell + fee / 2.0, buy - fee / 2.0
+
+
+def p2p_price(rule: str, x: PriceInputs, factor: float, fee: float = 0.0) -> float:
+    """The step's P2P price by ``rule``, clamped into ``fair_range`` (into [grid sell, grid buy] when the
+    spread is smaller than the fee)."""
     buy, sell = x.grid_buy, x.grid_sell
     if rule == "supply_demand_ratio":
         price = supply_demand_ratio(buy, sell, x.supply, x.demand)
@@ -104,4 +117,5 @@ def p2p_price(rule: str, x: PriceInputs, factor: float) -> float:
         price = x.marginal
     else:
         raise ValueError(f"unknown pricing rule {rule!r}; use one of {', '.join(PRICING_RULES)}")
-    return min(max(price, sell), buy)
+    low, high = fair_range(buy, sell, fee) or (sell, buy)
+    return min(max(price, low), high)

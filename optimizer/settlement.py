@@ -1,10 +1,11 @@
 """From a solved schedule to executed, exactly balanced settlements and bilateral trades.
 
 The solver's numbers are within its tolerance; what is executed must hold exactly (to floating point):
-storage is clipped to what each unit can do, P2P positions become trades (the ring's link flows, or the
-pool's net positions matched seller to buyer) of at least the minimum size, whose sums define each
-household's P2P volumes; the grid takes the remainder, and the transformer limits are enforced pro rata
-(the excess becomes unserved or curtailed energy).
+P2P positions become trades (the ring's link flows, or the pool's net positions matched seller to
+buyer) of at least the minimum size, whose sums define each household's P2P volumes; storage is kept
+within what each unit can do, and the grid takes the remainder within the transformer limits, pro rata
+(``chain.delivery.balance`` without the pool: what the limits refuse is met by storage where it can,
+and only the rest becomes unserved or curtailed energy).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from chain.blocks import Settlement, Trade
+from chain.delivery import Balanced
+from chain.delivery import Storage as Stored
 from optimizer.clearing import Schedule
-from optimizer.flows import Array, Flows, Storage, share_capacity
+from optimizer.flows import Array, Flows, Storage
 
 DUST_KWH = 1e-7
 """Net P2P positions smaller than this are not traded (kWh)."""
@@ -84,46 +87,42 @@ def schedule_trades(ids: Sequence[str], schedule: Schedule, price: float, min_tr
     return [t for t in trades if t.kwh >= min_trade_kwh]
 
 
-def execute_schedule(
-    ids: Sequence[str],
-    production: Array,
-    consumption: Array,
-    soc: Array,
-    shared_soc: Array,
-    storage: Storage,
-    dt_hours: float,
-    limits_kwh: tuple[float, float],
-    schedule: Schedule,
-    trades: Sequence[Trade],
-) -> Flows:
-    """Exactly balanced flows for ``schedule`` with ``trades``; ``limits_kwh`` is (import, export)."""
-    charge = np.minimum(schedule.charge, storage.own.charge_room(soc, dt_hours))
-    discharge = np.minimum(schedule.discharge, storage.own.discharge_room(soc, dt_hours))
-    shared_charge = np.minimum(schedule.shared_charge, storage.shared.charge_room(shared_soc, dt_hours))
-    shared_discharge = np.minimum(schedule.shared_discharge, storage.shared.discharge_room(shared_soc, dt_hours))
-    curtailed = np.minimum(schedule.curtailed, production)
-    unserved = np.minimum(schedule.unserved, consumption)
-    p2p_sell, p2p_buy = trade_volumes(ids, trades)
-    residual = (
-        production + discharge + shared_discharge + p2p_buy + unserved
-        - consumption - charge - shared_charge - p2p_sell - curtailed
-    )  # fmt: skip
-    grid_buy, refused_import = share_capacity(np.maximum(-residual, 0.0), limits_kwh[0])
-    grid_sell, refused_export = share_capacity(np.maximum(residual, 0.0), limits_kwh[1])
+def delivery_storage(storage: Storage, own: Array, shared: Array, soc: Array, shared_soc: Array, dt: float) -> Stored:
+    """Storage net outputs (discharge - charge, kWh) with what each unit can do from its state of charge."""
+    return Stored(
+        own,
+        shared,
+        (-storage.own.charge_room(soc, dt), storage.own.discharge_room(soc, dt)),
+        (-storage.shared.charge_room(shared_soc, dt), storage.shared.discharge_room(shared_soc, dt)),
+    )
+
+
+def executed_flows(production: Array, consumption: Array, done: Balanced) -> Flows:
+    """A balanced step as flows: storage net outputs split into charge and discharge."""
     return Flows(
         production=production,
         consumption=consumption,
-        grid_buy=grid_buy,
-        grid_sell=grid_sell,
-        p2p_buy=p2p_buy,
-        p2p_sell=p2p_sell,
-        charge=charge,
-        discharge=discharge,
-        shared_charge=shared_charge,
-        shared_discharge=shared_discharge,
-        curtailed=curtailed + refused_export,
-        unserved=unserved + refused_import,
+        grid_buy=done.grid_buy,
+        grid_sell=done.grid_sell,
+        p2p_buy=done.p2p_buy,
+        p2p_sell=done.p2p_sell,
+        charge=np.maximum(-done.own, 0.0),
+        discharge=np.maximum(done.own, 0.0),
+        shared_charge=np.maximum(-done.shared, 0.0),
+        shared_discharge=np.maximum(done.shared, 0.0),
+        curtailed=done.curtailed,
+        unserved=done.unserved,
     )
+
+
+def trades_for(ids: Sequence[str], trades: Sequence[Trade], sell: Array, buy: Array, price: float) -> list[Trade]:
+    """``trades`` where they add up to each household's executed P2P volumes exactly; otherwise the volumes'
+    net positions matched seller to buyer again (volumes that execution had to change)."""
+    sold, bought = trade_volumes(ids, trades)
+    if np.array_equal(sold, sell) and np.array_equal(bought, buy):
+        return list(trades)
+    net = sell - buy
+    return match_trades(ids, np.maximum(net, 0.0), np.maximum(-net, 0.0), price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +136,21 @@ class StorageStates:
 
 
 def settlements_from_flows(
-    ids: Sequence[str], mode: str, flows: Flows, states: StorageStates, fee_per_kwh: float, shared_fee: float
+    ids: Sequence[str],
+    mode: str | Sequence[str],
+    flows: Flows,
+    states: StorageStates,
+    fee_per_kwh: float,
+    shared_fee: float,
 ) -> list[Settlement]:
     """One settlement per household. Each side of a P2P trade pays half of ``fee_per_kwh``; energy charged
     into the community battery pays its service fee. ``charge``/``discharge`` are totals (own + shared)."""
     fees = (flows.p2p_buy + flows.p2p_sell) * (fee_per_kwh / 2.0) + flows.shared_charge * shared_fee
+    modes = [mode] * len(ids) if isinstance(mode, str) else list(mode)
     return [
         Settlement(
             household=hid,
-            mode=mode,
+            mode=modes[i],
             production=float(flows.production[i]),
             consumption=float(flows.consumption[i]),
             grid_buy=float(flows.grid_buy[i]),

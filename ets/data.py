@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 COLUMNS = ("id", "step", "production", "consumption")
 
+HISTORY_DAYS = 28
+"""Days of each household's past before the run that it may forecast from (``optimizer.forecast``'s
+``profile_blend`` looks back as far)."""
+
 
 @dataclass(frozen=True, slots=True)
 class HouseholdData:
@@ -147,10 +151,11 @@ def _resample(values: npt.NDArray[np.float64], factor: int, split: bool) -> npt.
 def run_data(
     genesis: Genesis, params: Params, ids: Sequence[str] | None = None, path: Path | None = None
 ) -> HouseholdData:
-    """Households' series for the run: up to a day of their past before it (for forecasters that look back),
-    the run, and the horizon beyond its end (where the file has them). Run step ``t`` is at position
-    ``t + genesis.start_step - data.first_step``."""
-    history = min(genesis.start_step, max(1, round(24 / genesis.dt_hours)))
+    """Households' series for the run: up to ``HISTORY_DAYS`` days of their past before it (for forecasters
+    that look back), the run, and the horizon beyond its end (where the file has them). Run step ``t`` is
+    at position ``t + genesis.start_step - data.first_step``; nodes get the same window in their meter
+    files (``ets.meters``), so they forecast from the same past."""
+    history = min(genesis.start_step, HISTORY_DAYS * max(1, round(24 / genesis.dt_hours)))
     return load_households(
         path or Path(params.household.data_file),
         list(ids if ids is not None else genesis.household_ids),

@@ -1,6 +1,6 @@
 """A household's own meter series for a run, in a small file a node reads with numpy alone.
 
-Run setup cuts each household's window (a day of its past, the run and the horizon beyond) out of the
+Run setup cuts each household's window (up to 28 days of its past, the run and the horizon beyond) out of the
 data file once; a node then needs neither the whole data file nor a dataframe library, which keeps
 its start fast and its memory small. Units: kWh per run step.
 """

@@ -136,10 +136,11 @@ class GridCapacityParams:
 class ForecasterParams:
     kind: str = param(
         "perfect",
-        "How households forecast their horizon: perfect (the true data), persistence (the last measured value) "
-        "or seasonal_naive (the same time on the last measured day). Differences from the plan are settled "
-        "against the grid once the meter has measured them.",
-        choices=("perfect", "persistence", "seasonal_naive"),
+        "How households forecast their horizon: perfect (the true data), persistence (the last measured value), "
+        "seasonal_naive (the same time on the last measured day) or profile_blend (a time-of-day profile of "
+        "the last 28 days, corrected by the recent level or cloudiness; optimizer.forecast). Differences "
+        "from the plan are settled against the grid once the meter has measured them.",
+        choices=("perfect", "persistence", "seasonal_naive", "profile_blend"),
     )
     horizon_steps: int = param(
         96, "Clearing horizon (model-predictive; only the first step runs).", unit="steps", lo=1, hi=2048

@@ -25,6 +25,7 @@ from ets.params import Params
 from ets.results import read_csv, records_from_blocks, results_frame, write_csv
 from ets.setup import create_run, new_run_dir
 from ets.summary import summarize
+from optimizer.forecast_skill import skill_summary
 
 
 @dataclass(frozen=True)
@@ -84,11 +85,23 @@ def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -
     gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid, prepared.data)
     summary["optimum"] = gap.to_json()
     summary["finality"] = finality(blocks).to_json()
+    summary["forecast"] = forecast_skill(prepared)
     summary["run_dir"] = str(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     if not quiet:
         print_summary(summary)
     return summary
+
+
+def forecast_skill(prepared: PreparedRun) -> dict[str, object]:
+    """``summary.json``'s ``forecast``: each forecaster's error over the run's steps, on the same past the
+    nodes forecast from (``optimizer.forecast_skill``)."""
+    g, data = prepared.genesis, prepared.data
+    steps_per_day = max(1, round(24 / g.dt_hours))
+    start = g.start_step - data.first_step
+    return skill_summary(
+        data.production, data.consumption, start, g.steps, g.horizon, steps_per_day, prepared.params.forecaster.kind
+    )
 
 
 def print_summary(summary: dict[str, object]) -> None:

@@ -31,6 +31,11 @@ import numpy as np
 import numpy.typing as npt
 
 Array = npt.NDArray[np.float64]
+UNEVEN_KWH = 1e-12
+"""P2P contracts whose sides differ by less than this (kWh, rounding) are kept as they are."""
+NOISE_KWH = 1e-8
+"""A P2P contract is cut only where it exceeds what a household needs (or has) by more than this (kWh); a
+solver's rounding below it is passed on to the grid, never cut from a trade."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +182,19 @@ def balance(
     relay = np.minimum(contract.p2p_buy, contract.p2p_sell)  # energy passed on along a ring's links
     external = consumption - production - own - shared
     need, spare = np.maximum(external, 0.0), np.maximum(-external, 0.0)
-    pb = contract.p2p_buy - np.maximum(contract.p2p_buy - relay - need, 0.0)  # exactly as contracted if needed
-    gb = np.minimum(contract.grid_buy, need - (pb - relay))
-    short = need - (pb - relay) - gb
-    ps = contract.p2p_sell - np.maximum(contract.p2p_sell - relay - spare, 0.0)
-    gs = np.minimum(contract.grid_sell, spare - (ps - relay))
-    extra = spare - (ps - relay) - gs
+    over = np.maximum(contract.p2p_buy - relay - need, 0.0)  # P2P purchases beyond the need
+    pb = contract.p2p_buy - np.where(over > NOISE_KWH, over, 0.0)  # exactly as contracted when needed
+    gb = np.clip(need - (pb - relay), 0.0, contract.grid_buy)
+    short = np.maximum(need - (pb - relay) - gb, 0.0)
+    under = np.maximum(contract.p2p_sell - relay - spare, 0.0)  # P2P sales beyond what is left
+    ps = contract.p2p_sell - np.where(under > NOISE_KWH, under, 0.0)
+    gs = np.clip(spare - (ps - relay), 0.0, contract.grid_sell)
+    extra = np.maximum(spare - (ps - relay) - gs, 0.0)
+    extra, short = extra + np.maximum(pb - relay - need, 0.0), short + np.maximum(ps - relay - spare, 0.0)
     bought, sold = _sum(pb - relay), _sum(ps - relay)
-    if bought > sold:
+    if abs(bought - sold) <= UNEVEN_KWH:
+        pass  # contracts as cleared: equal but for rounding
+    elif bought > sold:
         cut = pro_rata(pb - relay, bought - sold)
         pb, short = pb - cut, short + cut
     elif sold > bought:

@@ -46,12 +46,11 @@ class StepRecord:
 
 @dataclass(frozen=True, slots=True)
 class Planned:
-    """Corrections for a block's meter readings, what they add to each household's bill (genesis order,
-    $), and every corrected step's rows as they then stand."""
+    """Corrections for a block's meter readings, and what they add to each household's bill (genesis
+    order, $)."""
 
     corrections: list[Correction]
     costs: list[float]
-    rows: dict[int, Rows]
 
 
 def _units(columns: BatteryColumns) -> Units:
@@ -101,6 +100,8 @@ class History:
         ).reshape(n, 2)
         """Own and shared state of charge at the end of each household's last step settled at delivery."""
         self.units = (_units(genesis.batteries[0]), _units(genesis.batteries[1]))
+        self.unserved = np.zeros(n)
+        """Each household's unserved energy so far, every step as it stands (kWh)."""
         self.actual = np.zeros((n, genesis.steps, 2)) if keep_actuals else None
 
     def hash_at(self, height: int) -> bytes:
@@ -111,6 +112,7 @@ class History:
     ) -> None:
         self.steps[step] = StepRecord(prices, *limits_kwh)
         self.open_rows[step] = np.array(settlements.numbers)  # a copy: rows change when settled at delivery
+        self.unserved += self.open_rows[step][:, _C["unserved"]]
         if self.actual is not None:
             self.actual[:, step, 0] = self.open_rows[step][:, _C["production"]]
             self.actual[:, step, 1] = self.open_rows[step][:, _C["consumption"]]
@@ -173,22 +175,19 @@ class History:
             by_step.setdefault(r.step, []).append((self.index[household], r))
         costs = np.zeros(len(self.index))
         soc = self.settled_soc.copy()
-        rows_after: dict[int, Rows] = {}
         out: list[Correction] = []
         for step in sorted(by_step):
             batch = sorted(by_step[step], key=lambda x: x[0])
             idx = np.array([i for i, _ in batch], dtype=np.int64)
-            rows = self.open_rows[step].copy()
+            rows = self.open_rows[step]
             new = self._settle(step, rows, idx, [r for _, r in batch], soc[idx])
             prices = self.steps[step].prices
             costs[idx] += row_cost(new, prices) - row_cost(rows[idx], prices)
-            rows[idx] = new
-            rows_after[step] = rows
             soc[idx, 0] = new[:, _C["soc_after"]]
             soc[idx, 1] = new[:, _C["shared_soc_after"]]
             ids = self.genesis.household_ids
             out += [Correction(ids[i], step, *new[k, :_N].tolist()) for k, i in enumerate(idx.tolist())]
-        return Planned(out, costs.tolist(), rows_after)
+        return Planned(out, costs.tolist())
 
     def _settle(
         self, step: int, rows: Rows, idx: npt.NDArray[np.int64], readings: Sequence[MeterReading], soc: Rows
@@ -245,6 +244,16 @@ class History:
             new[:, _C[name]] = values
         return new
 
+    def rows_with(self, corrections: Sequence[Correction]) -> dict[int, Rows]:
+        """Every step ``corrections`` touch, its rows as they would stand with them; nothing changes."""
+        out: dict[int, Rows] = {}
+        for c in corrections:
+            rows = out.get(c.step)
+            if rows is None:
+                rows = out[c.step] = self.open_rows[c.step].copy()
+            rows[self.index[c.household], :_N] = c.numbers()
+        return out
+
     def with_corrections(self, corrections: Sequence[Correction]) -> History:
         """A copy of this history with ``corrections`` applied; this one is unchanged."""
         other = copy.deepcopy(self)
@@ -262,6 +271,7 @@ class History:
 
     def _enter(self, c: Correction) -> None:
         i = self.index[c.household]
+        self.unserved[i] += c.unserved - self.open_rows[c.step][i, _C["unserved"]]
         self.open_rows[c.step][i, :_N] = c.numbers()
         self.metered_through[i] = c.step
         self.settled_soc[i] = (c.soc_after, c.shared_soc_after)

@@ -163,11 +163,11 @@ def _check_corrections(
         settled = Settlement(c.household, "market", *[*c.numbers(), 0.0])
         for problem in settlement_problems(settled, member.battery, member.shared_battery, genesis.dt_hours):
             raise ChainError(h, f"{c.household} at step {c.step} as settled: {problem}")
-    planned = history.plan_corrections(readings)
-    for step, rows in planned.rows.items():
+    for step, rows in history.rows_with(corrections).items():
         record = history.steps[step]
         for problem in community_problems(rows, record.import_kwh, record.export_kwh):
             raise ChainError(h, f"step {step} as settled: {problem}")
+    planned = history.plan_corrections(readings)
     if corrections != planned.corrections:
         raise ChainError(h, "corrections do not follow from the meter readings")
     return planned.costs

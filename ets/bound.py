@@ -15,17 +15,19 @@ from ets.layout import RunLayout
 from ets.market_setup import market_config, storage_of
 from ets.params import Params
 from ets.results import read_csv
-from optimizer.bound import perfect_foresight, run_objective
+from optimizer.bound import perfect_foresight
+from optimizer.valuation import Valuation
 
 
 @dataclass(frozen=True, slots=True)
 class Gap:
     optimum: float
-    """The optimum's objective ($): cash + wear + penalties - terminal value of storage left."""
+    """The optimum's value cost ($, ``optimizer.valuation``: cash - terminal value of storage left + value
+    of lost load)."""
     run: float
-    """The run's objective, scored the same way ($)."""
+    """The run's value cost, scored the same way ($)."""
     baseline: float
-    """The baseline's objective, scored the same way ($)."""
+    """The baseline's value cost, scored the same way ($)."""
     status: str
     solve_seconds: float
 
@@ -47,9 +49,9 @@ class Gap:
     def to_json(self) -> dict[str, float | str]:
         return {
             "status": self.status,
-            "optimum_objective": self.optimum,
-            "run_objective": self.run,
-            "baseline_objective": self.baseline,
+            "optimum_value_cost": self.optimum,
+            "run_value_cost": self.run,
+            "baseline_value_cost": self.baseline,
             "gap": self.gap,
             "gap_pct": self.gap_pct,
             "saving_captured_pct": self.captured_pct,
@@ -57,18 +59,14 @@ class Gap:
         }
 
 
-def frame_objective(frame: pd.DataFrame, params: Params, genesis: Genesis) -> float:
-    """A result table scored like the optimum (see ``optimizer.bound.run_objective``)."""
+def frame_value_cost(frame: pd.DataFrame, valuation: Valuation) -> float:
+    """A result table's value cost: what it paid, less what it has stored at the end, plus what it left
+    unserved, valued (``optimizer.valuation``)."""
     last = frame[frame["step"] == frame["step"].max()]
-    config = market_config(params, genesis.dt_hours, genesis.horizon)
-    return run_objective(
+    return valuation.cost(
         float(frame["cost"].sum()),
-        float((frame["charge_kwh"] + frame["discharge_kwh"]).sum()),
-        float(frame["unserved_kwh"].sum()),
-        float(frame["curtailed_kwh"].sum()),
         float((last["stored_kwh"] + last["community_stored_kwh"]).sum()),
-        config.costs,
-        config.terminal_value,
+        float(frame["unserved_kwh"].sum()),
     )
 
 
@@ -99,11 +97,12 @@ def gap_to_optimum(
         topology=config.topology,
         neighbours=config.neighbours,
         terminal_value=config.terminal_value,
+        value_of_lost_load=config.value_of_lost_load,
     )
     return Gap(
-        bound.objective,
-        frame_objective(optimized, params, genesis),
-        frame_objective(baseline, params, genesis),
+        bound.value_cost,
+        frame_value_cost(optimized, config.valuation),
+        frame_value_cost(baseline, config.valuation),
         bound.status,
         bound.solve_seconds,
     )

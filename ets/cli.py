@@ -240,7 +240,7 @@ def bound(run_dir: Path) -> None:
     gap = gap_of_run(run_dir)
     if gap.status != "optimal":
         raise EtsError(f"the optimum could not be computed: solver status {gap.status}")
-    click.echo(f"optimum:   {gap.optimum:12.4f} $  (cash + wear + penalties - value of storage left)")
+    click.echo(f"optimum:   {gap.optimum:12.4f} $  (value cost: cash - storage left + unserved, valued)")
     click.echo(f"run:       {gap.run:12.4f} $")
     click.echo(f"baseline:  {gap.baseline:12.4f} $")
     click.echo(f"gap:       {gap.gap:12.4f} $  ({gap.gap_pct:.2f}% of the optimum's magnitude)")

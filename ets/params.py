@@ -135,11 +135,12 @@ class GridCapacityParams:
 @dataclass(frozen=True, slots=True)
 class ForecasterParams:
     kind: str = param(
-        "perfect",
-        "How households forecast their horizon: perfect (the true data), persistence (the last measured value), "
-        "seasonal_naive (the same time on the last measured day) or profile_blend (a time-of-day profile of "
-        "the last 28 days, corrected by the recent level or cloudiness; optimizer.forecast). Differences "
-        "from the plan are settled against the grid once the meter has measured them.",
+        "profile_blend",
+        "How households forecast their horizon from their own past: profile_blend (a time-of-day profile of "
+        "the last 28 days, corrected by the recent level or cloudiness; optimizer.forecast), persistence (the "
+        "last measured value), seasonal_naive (the same time on the last measured day); or perfect (the true "
+        "data: a study setting and the bound). Deviations from the plan are balanced at delivery: by the "
+        "household's storage, then the community's balancing pool, then the grid (chain.delivery).",
         choices=("perfect", "persistence", "seasonal_naive", "profile_blend"),
     )
     horizon_steps: int = param(
@@ -182,7 +183,18 @@ class OptimizerParams:
     unserved_penalty: float = param(5.0, "Penalty per kWh of demand left unserved.", unit="$/kWh", lo=0)
     curtailment_penalty: float = param(0.02, "Penalty per kWh of production curtailed.", unit="$/kWh", lo=0)
     terminal_value_per_kwh: float = param(
-        0.12, "Value of energy left in storage at the horizon end.", unit="$/kWh", lo=0
+        0.12,
+        "Value of energy left in storage at the horizon end; the saving values what both runs have stored at the "
+        "end at this price too.",
+        unit="$/kWh",
+        lo=0,
+    )
+    value_of_lost_load: float = param(
+        5.0,
+        "Value of lost load: what a kWh of demand left unserved costs a household, in the saving and the closing "
+        "transfers (both runs alike).",
+        unit="$/kWh",
+        lo=0,
     )
 
 

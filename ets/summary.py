@@ -7,7 +7,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ets.params import Params
 from ets.results import community_cost, peak_import_kw, per_household_cost
+from optimizer.valuation import Valuation
 
 SAVING_TOLERANCE = 1e-6
 """A household is worse off when it pays more than this ($) over the baseline."""
@@ -62,17 +64,42 @@ def binding_steps(frame: pd.DataFrame, column: str, capacity: str, tolerance: fl
     return int((used >= limit - tolerance).sum())
 
 
-def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataFrame | None = None) -> dict[str, Any]:
+def default_valuation() -> Valuation:
+    o = Params().optimizer
+    return Valuation(o.terminal_value_per_kwh, o.value_of_lost_load)
+
+
+def value_costs(frame: pd.DataFrame, valuation: Valuation) -> pd.Series:
+    """Each household's value cost over the run ($): cash paid, less its storage left at the end at the
+    terminal value, plus its unserved energy at the value of lost load (``optimizer.valuation``)."""
+    by = frame.groupby("household_id", sort=False)
+    last = frame[frame["step"] == frame["step"].max()].set_index("household_id")
+    stored = (last["stored_kwh"] + last["community_stored_kwh"]).reindex(by["cost"].sum().index)
+    cost: pd.Series = valuation.cost(by["cost"].sum(), stored, by["unserved_kwh"].sum())
+    return cost
+
+
+def summarize(
+    baseline: pd.DataFrame,
+    optimized: pd.DataFrame,
+    metrics: pd.DataFrame | None = None,
+    valuation: Valuation | None = None,
+) -> dict[str, Any]:
+    """KPIs; savings are value savings (``value_costs``) with the cash saving beside them."""
+    valuation = valuation or default_valuation()
     base, opt = energy_kpis(baseline), energy_kpis(optimized)
-    saving = base["community_cost"] - opt["community_cost"]
-    ref = base["grid_purchase_cost"]
-    base_h, opt_h = per_household_cost(baseline), per_household_cost(optimized)
+    base_h, opt_h = value_costs(baseline, valuation), value_costs(optimized, valuation)
+    base["value_cost"], opt["value_cost"] = float(base_h.sum()), float(opt_h.sum())
+    saving = base["value_cost"] - opt["value_cost"]
+    ref = base["grid_purchase_cost"] + base["fees"] + valuation.value_of_lost_load * base["unserved_kwh"]
+    base_cash, opt_cash = per_household_cost(baseline), per_household_cost(optimized)
     transfers = optimized.groupby("household_id", sort=False)["transfer"].sum()
     households = {
         hid: {
             "baseline_cost": float(base_h[hid]),
             "optimized_cost": float(opt_h[hid]),
             "saving": float(base_h[hid] - opt_h[hid]),
+            "cash_saving": float(base_cash[hid] - opt_cash[hid]),
             "transfer": float(transfers[hid]),
             "saving_before_transfer": float(base_h[hid] - opt_h[hid] + transfers[hid]),
         }
@@ -84,8 +111,13 @@ def summarize(baseline: pd.DataFrame, optimized: pd.DataFrame, metrics: pd.DataF
         "baseline": base,
         "optimized": opt,
         "saving": saving,
+        "saving_basis": (
+            "value: cash, less the energy stored at the end at optimizer.terminal_value_per_kwh, plus unserved "
+            "energy at optimizer.value_of_lost_load (both runs alike)"
+        ),
+        "cash_saving": base["community_cost"] - opt["community_cost"],
         "saving_pct": 100.0 * saving / ref if ref > 0 else 0.0,
-        "saving_pct_basis": "the baseline's grid purchase cost",
+        "saving_pct_basis": "the baseline's total cost: grid purchases, fees and the value of its lost load",
         "households_worse_off": sum(1 for h in households.values() if h["saving"] < -SAVING_TOLERANCE),
         "households_worse_off_before_transfers": sum(
             1 for h in households.values() if h["saving_before_transfer"] < -SAVING_TOLERANCE

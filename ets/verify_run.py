@@ -21,6 +21,7 @@ from chain.ledger import read_records
 from chain.validation import TransferRule
 from chain.verify import BlockCheck, verify_records
 from ets.layout import RunLayout
+from ets.market_setup import market_config
 from ets.params import Params
 from ets.resolve import Resolver
 from ets.results import read_csv, records_from_blocks, results_frame
@@ -57,9 +58,10 @@ def verify_path(path: Path, *, resolve: bool = False, workers: int | None = None
 def _checks(layout: RunLayout, genesis: Genesis, resolve: bool) -> tuple[TransferRule, BlockCheck | None]:
     params = Params.load(layout.params)
     rule = params.optimizer.settlement_rule
+    valuation = market_config(params, genesis.dt_hours, genesis.horizon).valuation
 
     def transfers(history: History, bills: Sequence[float]) -> list[float]:
-        return closing_transfers(rule, genesis, history, bills)
+        return closing_transfers(rule, genesis, history, bills, valuation)
 
     return transfers, (Resolver(genesis, params) if resolve else None)
 
@@ -210,6 +212,8 @@ def check_csv(path: Path, genesis: Genesis) -> int:
     sources = c["production"] + c["grid_buy"] + c["p2p_buy_amount"] + c["discharge_kwh"] + c["unserved_kwh"]
     sinks = c["consumption"] + c["grid_sell"] + c["p2p_sell_amount"] + c["charge_kwh"] + c["curtailed_kwh"]
     rows.require(np.abs(sources - sinks) > tol, "energy balance does not hold")
+    rows.require(c["curtailed_kwh"] > c["production"] + tol, "curtailed exceeds production")
+    rows.require(c["unserved_kwh"] > c["consumption"] + tol, "unserved exceeds consumption")
     own = (c["charge_kwh"] - c["community_charge_kwh"], c["discharge_kwh"] - c["community_discharge_kwh"])
     shared = (c["community_charge_kwh"], c["community_discharge_kwh"])
     for prefix, label, (charge, discharge) in (("", "stored_kwh", own), ("community_", "community_stored_kwh", shared)):
@@ -248,11 +252,18 @@ def check_csv(path: Path, genesis: Genesis) -> int:
 
 def _check_community(df: pd.DataFrame, path: Path) -> None:
     g = df.groupby("step", sort=True)
-    sums = g[["grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount"]].sum()
+    sums = g[["grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount", "unserved_kwh", "curtailed_kwh"]].sum()
     first = g[["grid_import_capacity_kw", "grid_export_capacity_kw", "dt_hours", "p2p_price"]].first()
     n = g.size().to_numpy()
     tol = TOLERANCE_KWH * n
+    import_room = (first["grid_import_capacity_kw"] * first["dt_hours"] - sums["grid_buy"]).to_numpy()
+    export_room = (first["grid_export_capacity_kw"] * first["dt_hours"] - sums["grid_sell"]).to_numpy()
     checks = (
+        ((sums["unserved_kwh"].to_numpy() > tol) & (import_room > tol), "demand unserved while import room is left"),
+        (
+            (sums["curtailed_kwh"].to_numpy() > tol) & (export_room > tol),
+            "production curtailed while export room is left",
+        ),
         ((sums["p2p_buy_amount"] - sums["p2p_sell_amount"]).abs().to_numpy() > tol, "P2P bought != sold"),
         (
             (sums["grid_buy"] - first["grid_import_capacity_kw"] * first["dt_hours"]).to_numpy() > tol,

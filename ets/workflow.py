@@ -20,6 +20,7 @@ from ets.bound import gap_to_optimum
 from ets.data import HouseholdData, run_data
 from ets.grid import GridSeries, grid_series
 from ets.layout import RunLayout
+from ets.market_setup import market_config
 from ets.meters import MeterSeries
 from ets.params import Params
 from ets.results import read_csv, records_from_blocks, results_frame, write_csv
@@ -81,7 +82,8 @@ def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -
     baseline = read_csv(run_dir / "baseline_results.csv")
     metrics_path = RunLayout(run_dir).metrics
     metrics = pd.read_csv(metrics_path) if metrics_path.exists() else None
-    summary = summarize(baseline, optimized, metrics)
+    valuation = market_config(prepared.params, prepared.genesis.dt_hours, prepared.genesis.horizon).valuation
+    summary = summarize(baseline, optimized, metrics, valuation)
     gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid, prepared.data)
     summary["optimum"] = gap.to_json()
     summary["finality"] = finality(blocks).to_json()
@@ -134,14 +136,15 @@ def print_summary(summary: dict[str, object]) -> None:
     console = Console()
     console.print(table)
     console.print(
-        f"saving: ${summary['saving']:.2f} ({summary['saving_pct']:.1f}% of the baseline's grid purchases), "
-        f"households worse off: {summary['households_worse_off']}"
+        f"saving: ${summary['saving']:.2f} ({summary['saving_pct']:.1f}% of the baseline's total cost; cash "
+        f"${summary['cash_saving']:.2f}, storage left and unserved energy valued), households worse off: "
+        f"{summary['households_worse_off']}"
     )
     optimum = summary["optimum"]
     assert isinstance(optimum, dict)
     console.print(
         f"perfect-foresight optimum: gap ${optimum['gap']:.2f} ({optimum['gap_pct']:.2f}% of its "
-        f"${abs(optimum['optimum_objective']):.2f}); the run captured {optimum['saving_captured_pct']:.1f}% "
+        f"${abs(optimum['optimum_value_cost']):.2f}); the run captured {optimum['saving_captured_pct']:.1f}% "
         "of the possible saving"
     )
     console.print(f"results: {summary['run_dir']}")

@@ -21,25 +21,9 @@ class Bound:
     objective: float
     """Cash cost + wear + penalties - terminal value of what is stored at the end ($)."""
     solve_seconds: float
-
-
-def run_objective(
-    cash_cost: float,
-    throughput_kwh: float,
-    unserved_kwh: float,
-    curtailed_kwh: float,
-    final_stored_kwh: float,
-    costs: Costs,
-    terminal_value: float,
-) -> float:
-    """A run scored like the optimum: what it paid, plus wear and penalties, minus what it has left."""
-    return (
-        cash_cost
-        + costs.battery_wear * throughput_kwh
-        + costs.unserved_penalty * unserved_kwh
-        + costs.curtailment_penalty * curtailed_kwh
-        - terminal_value * final_stored_kwh
-    )
+    value_cost: float = float("nan")
+    """The optimum as a value cost (``optimizer.valuation``): its objective without wear and penalties, with
+    its unserved energy at the value of lost load ($)."""
 
 
 def perfect_foresight(
@@ -56,6 +40,7 @@ def perfect_foresight(
     topology: str,
     neighbours: int,
     terminal_value: float,
+    value_of_lost_load: float = 0.0,
 ) -> Bound:
     """Solve the whole run at once. ``production``/``consumption`` are (N, S); ``grid`` covers the S steps."""
     steps = production.shape[1]
@@ -74,4 +59,11 @@ def perfect_foresight(
     result = model.solve(inputs)
     if result.status != OPTIMAL:
         return Bound(result.status, float("nan"), result.solve_seconds)
-    return Bound(OPTIMAL, result.objective, result.solve_seconds)
+    throughput, unserved, curtailed = model.horizon_totals()
+    value_cost = (
+        result.objective
+        - costs.battery_wear * throughput
+        - costs.curtailment_penalty * curtailed
+        + (value_of_lost_load - costs.unserved_penalty) * unserved
+    )
+    return Bound(OPTIMAL, result.objective, result.solve_seconds, value_cost)

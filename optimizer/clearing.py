@@ -277,6 +277,14 @@ class _Model:
             return f"solver_error: {exc}"
         return str(self.problem.status)
 
+    def horizon_totals(self) -> tuple[float, float, float]:
+        """After a solve: storage throughput, unserved and curtailed energy over the whole horizon (kWh)."""
+
+        def total(*names: str) -> float:
+            return sum(float(np.sum(self.v[n].value)) for n in names if n in self.v and self.v[n].value is not None)
+
+        return total("ch", "dis"), total("U", "u"), total("K", "k")
+
     def _storage_first(self) -> tuple[Array, Array, Array, Array]:
         """(charge, discharge, shared_charge, shared_discharge) per household in the first step."""
         n = self.n

@@ -12,21 +12,19 @@ from dataclasses import dataclass
 import numpy as np
 
 from chain.blocks import Settlement, Trade
-from chain.delivery import Position, balance
 from optimizer.baseline import baseline_step
 from optimizer.clearing import OPTIMAL, ClearingModel, ClearingResult, Costs, MarketInputs, build_model
 from optimizer.flows import Array, GridWindow, Mask, Storage
 from optimizer.pricing import PriceInputs, fair_range, p2p_price
 from optimizer.settlement import (
+    PlannedStep,
     StepPrices,
     StorageStates,
-    delivery_storage,
-    executed_flows,
+    execute_step,
     schedule_trades,
     settlements_from_flows,
-    trade_volumes,
-    trades_for,
 )
+from optimizer.valuation import Valuation
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +42,12 @@ class MarketConfig:
     neighbours: int = 4
     """Ring topology: how many nearest neighbours each household trades with."""
     min_trade_kwh: float = 0.0
+    value_of_lost_load: float = 5.0
+    """$/kWh of demand left unserved, in the saving and the closing transfers."""
+
+    @property
+    def valuation(self) -> Valuation:
+        return Valuation(self.terminal_value, self.value_of_lost_load)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +131,8 @@ class Market:
             )  # fmt: skip
             own[present], shared[present] = flows.discharge - flows.charge, flows.shared_discharge - flows.shared_charge
             mode = "alone"
-        p2p_sell, p2p_buy = trade_volumes(self.ids, trades)
-        zero = np.zeros(len(self.ids))
-        done = balance(
-            delivery_storage(self.storage, own, shared, x.soc, x.shared_soc, dt),
-            prod, cons, Position(zero, zero, p2p_buy, p2p_sell), (imp, exp), pool=False,
-        )  # fmt: skip
-        trades = trades_for(self.ids, trades, done.p2p_sell, done.p2p_buy, price)
-        flows = executed_flows(prod, cons, done)
+        step = PlannedStep(prod, cons, x.soc, x.shared_soc, own, shared, trades, price)
+        flows, trades = execute_step(self.ids, step, self.storage, dt, (imp, exp))
         states = StorageStates(
             x.soc,
             self.storage.own.soc_after(x.soc, flows.charge, flows.discharge),
@@ -142,9 +140,7 @@ class Market:
             self.storage.shared.soc_after(x.shared_soc, flows.shared_charge, flows.shared_discharge),
         )
         modes = [mode if p else "alone" for p in present]
-        settlements = settlements_from_flows(
-            self.ids, modes, flows, states, c.costs.p2p_transaction, self.storage.shared_fee
-        )
+        settlements = settlements_from_flows(self.ids, modes, flows, states, fee, shared_fee)
         prices = StepPrices(float(x.grid.buy_price[0]), float(x.grid.sell_price[0]), price)
         return StepOutcome(settlements, trades, prices, result.status, result.objective, result.solve_seconds)
 

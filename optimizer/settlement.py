@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chain.blocks import Settlement, Trade
-from chain.delivery import Balanced
+from chain.delivery import Balanced, Position, balance
 from chain.delivery import Storage as Stored
 from optimizer.clearing import Schedule
 from optimizer.flows import Array, Flows, Storage
@@ -113,6 +113,40 @@ def executed_flows(production: Array, consumption: Array, done: Balanced) -> Flo
         curtailed=done.curtailed,
         unserved=done.unserved,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    """What a step is to execute, per household (N,): the step's production and consumption (kWh), states
+    of charge at its start (kWh), storage net outputs (discharge - charge, kWh) as planned, and trades."""
+
+    production: Array
+    consumption: Array
+    soc: Array
+    shared_soc: Array
+    own: Array
+    shared: Array
+    trades: Sequence[Trade]
+    price: float
+
+
+def execute_step(
+    ids: Sequence[str], plan: PlannedStep, storage: Storage, dt_hours: float, limits_kwh: tuple[float, float]
+) -> tuple[Flows, list[Trade]]:
+    """Exactly balanced flows of a planned step and the trades that carry their P2P volumes
+    (``chain.delivery.balance`` without the pool; ``limits_kwh`` is the transformer's (import, export))."""
+    p2p_sell, p2p_buy = trade_volumes(ids, plan.trades)
+    zero = np.zeros(len(ids))
+    done = balance(
+        delivery_storage(storage, plan.own, plan.shared, plan.soc, plan.shared_soc, dt_hours),
+        plan.production,
+        plan.consumption,
+        Position(zero, zero, p2p_buy, p2p_sell),
+        limits_kwh,
+        pool=False,
+    )
+    trades = trades_for(ids, plan.trades, done.p2p_sell, done.p2p_buy, plan.price)
+    return executed_flows(plan.production, plan.consumption, done), trades
 
 
 def trades_for(ids: Sequence[str], trades: Sequence[Trade], sell: Array, buy: Array, price: float) -> list[Trade]:

@@ -60,7 +60,7 @@ def blocks(draw: st.DrawFn) -> Block:
         offers=tuple(sign(o, KEY).raw for o in draw(st.lists(offers(), max_size=3))),
         settlements=tuple(s.encode() for s in draw(st.lists(settlements(), max_size=3))),
         corrections=tuple(
-            Correction(draw(ids), draw(st.integers(0, 10**6)), *(draw(floats) for _ in range(6))).encode()
+            Correction(draw(ids), draw(st.integers(0, 10**6)), *(draw(floats) for _ in range(17))).encode()
             for _ in range(draw(st.integers(0, 3)))
         ),
         trades=tuple(Trade(draw(ids), draw(ids), draw(floats), draw(floats)) for _ in range(draw(st.integers(0, 3)))),

@@ -43,13 +43,14 @@ def test_mid_market_and_bill_sharing_by_hand() -> None:
         # supply 1, demand 3 (no storage): worked out above
         ("supply_demand_ratio", [[1.0], [0.0]], [[0.0], [3.0]], 0.18),
         ("mid_market", [[1.0], [0.0]], [[0.0], [3.0]], 0.20),
-        ("bill_sharing", [[1.0], [0.0]], [[0.0], [3.0]], 0.30),
+        # the buy price less the buyer's half of the 0.02 fee: a buyer never pays more than the grid price
+        ("bill_sharing", [[1.0], [0.0]], [[0.0], [3.0]], 0.29),
         # ratio 1/3 < 0.5: x1.2; 0.75 x 0.30 x 1.2 = 0.27, inside [0.15, 0.285]
         ("original", [[1.0], [0.0]], [[0.0], [3.0]], 0.27),
         # the community imports: one more kWh on the bus saves 0.30 at the grid but costs the 0.02 P2P fee
         ("marginal", [[1.0], [0.0]], [[0.0], [3.0]], 0.28),
-        # the community exports: one more kWh is sold at 0.10
-        ("marginal", [[2.0], [0.0]], [[0.0], [1.0]], 0.10),
+        # the community exports: one more kWh is sold at 0.10, and the seller's half of the fee goes on top
+        ("marginal", [[2.0], [0.0]], [[0.0], [1.0]], 0.11),
     ],
 )
 def test_each_rule_in_a_two_household_market(rule: str, production, consumption, expected: float) -> None:  # type: ignore[no-untyped-def]
@@ -67,3 +68,21 @@ def test_every_price_lies_between_the_grid_prices(a, b, supply, demand, prod, co
     sell, buy = sorted((a, b))
     price = p2p_price(rule, PriceInputs(buy, sell, supply, demand, prod, cons, marginal), 0.75)
     assert sell <= price <= buy
+
+
+@given(prices, prices, amounts, amounts, amounts, amounts, st.floats(-1.0, 2.0), st.sampled_from(PRICING_RULES),
+       st.floats(0.0, 0.1))  # fmt: skip
+def test_once_the_fee_is_paid_no_side_does_worse_than_with_the_grid(  # type: ignore[no-untyped-def]
+    a, b, supply, demand, prod, cons, marginal, rule, fee
+) -> None:
+    sell, buy = sorted((a, b))
+    price = p2p_price(rule, PriceInputs(buy, sell, supply, demand, prod, cons, marginal), 0.75, fee)
+    if buy - sell >= fee:
+        assert price - fee / 2 >= sell - 1e-12 and price + fee / 2 <= buy + 1e-12
+    else:
+        assert sell <= price <= buy
+
+
+def test_bill_sharing_does_not_let_rounding_decide() -> None:
+    """Supply and demand equal but for floating-point noise: the mid-market rate, whichever is larger."""
+    assert bill_sharing(BUY, SELL, 0.1 + 0.2, 0.3) == bill_sharing(BUY, SELL, 0.3, 0.1 + 0.2) == pytest.approx(0.20)

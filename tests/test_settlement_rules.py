@@ -115,8 +115,8 @@ def test_bound_reports_the_gap(tmp_path: Path) -> None:
     run_dir = run(tmp_path, {})
     optimum = json.loads((run_dir / "summary.json").read_text())["optimum"]
     assert optimum["status"] == "optimal"
-    assert optimum["run_objective"] >= optimum["optimum_objective"] - 1e-6  # nothing beats the optimum
-    baseline, run_cost, best = (optimum[k] for k in ("baseline_objective", "run_objective", "optimum_objective"))
+    assert optimum["run_value_cost"] >= optimum["optimum_value_cost"] - 1e-6  # nothing beats the optimum
+    baseline, run_cost, best = (optimum[k] for k in ("baseline_value_cost", "run_value_cost", "optimum_value_cost"))
     assert optimum["saving_captured_pct"] == pytest.approx(100 * (baseline - run_cost) / (baseline - best))
     assert 0 < optimum["saving_captured_pct"] <= 100 + 1e-6
     result = cli("bound", str(run_dir))

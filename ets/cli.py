@@ -37,6 +37,10 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except EtsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # a file that cannot be written or read: no traceback, the file and the reason
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(1)
 
     return wrapper
 
@@ -236,7 +240,13 @@ def verify(path: Path, resolve: bool, workers: int | None) -> None:
 def bound(run_dir: Path) -> None:
     """The perfect-foresight optimum of a run's inputs and the run's gap to it."""
     from ets.bound import gap_of_run
+    from ets.layout import RunLayout
 
+    layout = RunLayout(run_dir)
+    for needed in ("genesis.json", "params.json", "baseline_results.csv", "optimized_results.csv"):
+        if not (run_dir / needed).is_file():
+            made_by = {"baseline": " (a run of `ets baseline`, which has no market results)"}.get(layout.kind(), "")
+            raise InputError(f"{run_dir}: no {needed}{made_by}; `ets bound` needs a run of `ets run` or `ets simulate`")
     gap = gap_of_run(run_dir)
     if gap.status != "optimal":
         raise EtsError(f"the optimum could not be computed: solver status {gap.status}")

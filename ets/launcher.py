@@ -174,15 +174,29 @@ class Cluster:
 
 
 def precompile() -> None:
-    """Write the project's bytecode once, so a hundred processes do not each compile its sources.
+    """Write the bytecode of what the cluster's processes import once, so a hundred processes do not each
+    compile it.
 
     Where the environment forbids writing bytecode (``PYTHONDONTWRITEBYTECODE``) every process would
-    otherwise compile every module it imports; a read-only install is left as it is.
+    otherwise compile every module it imports (0.5 s per node, 2.6 s for the coordinator). The project's
+    packages are compiled whole; of the installed packages, the modules a node and the coordinator import
+    (those this process has imported once it has imported theirs), so the install itself need not compile
+    everything (``uv``'s ``compile-bytecode`` recompiled the whole environment on every ``uv run``).
+    Files already compiled are only checked; a read-only install is left as it is.
     """
+    import importlib
+
     root = Path(__file__).resolve().parent.parent
     for package in ("chain", "coordinator", "ets", "node", "optimizer"):
         with contextlib.suppress(OSError):
             compileall.compile_dir(root / package, quiet=2, workers=1)
+    for entry in ("node.service", "coordinator.service"):
+        importlib.import_module(entry)
+    for module in list(sys.modules.values()):
+        source = getattr(module, "__file__", None)
+        if isinstance(source, str) and source.endswith(".py"):
+            with contextlib.suppress(OSError, SyntaxError, ValueError):
+                compileall.compile_file(source, quiet=2)
 
 
 def run_cluster(

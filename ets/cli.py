@@ -131,6 +131,10 @@ def _finish_live(session: LiveSession | None, quiet: bool) -> None:
             click.echo(f"live view: {picture}")
 
 
+CHAOS_EXAMPLE = "kill:h03@20,pause:h05@30-40,kill:coordinator@50"
+"""The plan ``ets run --help`` shows (household ids of the shipped data; a test parses it)."""
+
+
 @main.command()
 @run_options
 @LIVE_OPTION
@@ -139,7 +143,7 @@ def _finish_live(session: LiveSession | None, quiet: bool) -> None:
     "--chaos",
     default="",
     metavar="PLAN",
-    help="Faults to inject, e.g. 'kill:h3@20,pause:h5@30-40,kill:coordinator@50' (see README, Faults).",
+    help=f"Faults to inject, e.g. '{CHAOS_EXAMPLE}' (see README, Faults).",
 )
 @_fail_cleanly
 def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **options: Any) -> None:
@@ -164,6 +168,7 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
                 on_block_raw=session.on_raw if session is not None else None,
                 secure=secure,
                 chaos=faults,
+                on_idle=session.idle if session is not None else None,
             )
     except KeyboardInterrupt:
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)

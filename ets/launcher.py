@@ -207,11 +207,14 @@ def run_cluster(
     *,
     secure: bool = False,
     chaos: tuple[Fault, ...] = (),
+    on_idle: Callable[[], None] | None = None,
 ) -> None:
     """Start the coordinator and a node per household for a prepared run directory; wait for the end.
 
     ``on_block`` gets the height of each block the coordinator publishes, ``on_block_raw`` its signed
-    envelope as published (for the live view). ``chaos`` faults are injected as the steps open.
+    envelope as published (for the live view); ``on_idle`` is called whenever every message that had
+    arrived has been passed on, and at least every 0.1 s (the live view redraws then). ``chaos`` faults
+    are injected as the steps open.
     Raises ``ClusterError`` if any process fails (one crashed on purpose aside); every process is
     ended before this returns.
     """
@@ -224,13 +227,53 @@ def run_cluster(
             cluster.add_node(hid)
             if hid not in driver.held_back:
                 cluster.start(hid)
-        _watch(cluster, driver, endpoints["pub"], on_block, on_block_raw)
+        _watch(cluster, driver, endpoints["pub"], on_block, on_block_raw, on_idle)
         failed = [p for p in cluster.all() if p.popen.returncode != 0 and p.name not in driver.crashed]
         if failed:
-            names = ", ".join(f"{p.name} (exit {p.popen.returncode}, log {p.log})" for p in failed)
-            raise ClusterError(f"process(es) failed: {names}")
+            raise failure(failed, cluster.layout)
     finally:
         stop_all(cluster.all())
+
+
+INTERRUPTED = (130, -signal.SIGINT, -signal.SIGTERM)
+"""Exit statuses of a process stopped by Ctrl-C or SIGTERM (ours handle both and exit 130)."""
+
+
+def last_error(log: Path) -> str:
+    """The reason a process gave in its log: its last ERROR line, else its last line (a traceback's)."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    errors = [line.split(" ERROR ", 1)[1] for line in lines if " ERROR " in line]
+    reason = errors[-1] if errors else (lines[-1] if lines else "")
+    return reason if len(reason) <= 300 else reason[:297] + "..."
+
+
+def failure(failed: list[Proc], layout: RunLayout) -> BaseException:
+    """What to raise for processes that ended badly: ``KeyboardInterrupt`` when every one of them was
+    stopped by a signal (Ctrl-C reaches every process of the terminal's group, and the launcher may have
+    been started with SIGINT ignored), else a ``ClusterError`` that names the processes that failed first,
+    with the reason each wrote in its log (the others were stopped because of them)."""
+    if all(p.popen.returncode in INTERRUPTED for p in failed):
+        return KeyboardInterrupt()
+    first = [p for p in failed if p.popen.returncode not in INTERRUPTED]
+    parts = []
+    for p in first:
+        reason = last_error(p.log)
+        if reason.startswith("start barrier"):
+            reason += f" within network.start_timeout_s ({_start_timeout(layout)} s; raise it on a loaded machine)"
+        parts.append(f"{p.name} exited with {p.popen.returncode}" + (f": {reason}" if reason else "") + f" ({p.log})")
+    stopped = len(failed) - len(first)
+    tail = f"; {stopped} other process(es) were stopped" if stopped else ""
+    return ClusterError("; ".join(parts) + tail)
+
+
+def _start_timeout(layout: RunLayout) -> str:
+    try:
+        return f"{json.loads(layout.params.read_text())['network']['start_timeout_s']:g}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "?"
 
 
 def _watch(
@@ -239,6 +282,7 @@ def _watch(
     pub: str,
     on_block: Callable[[int], None] | None,
     on_block_raw: Callable[[bytes], None] | None,
+    on_idle: Callable[[], None] | None = None,
 ) -> None:
     """Wait for every process to end, reporting block heights and driving faults from the steps announced.
 
@@ -258,6 +302,8 @@ def _watch(
                 stop_all(cluster.all())
                 return
             driver.tick()
+            if on_idle is not None:
+                on_idle()
             if not sub.poll(100):
                 continue
             while True:

@@ -4,12 +4,18 @@ traceback (the CLI through click's runner, as a shell would run it)."""
 from __future__ import annotations
 
 import errno
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
-from ets.cli import main
+from ets.chaos.spec import parse_chaos
+from ets.cli import CHAOS_EXAMPLE, load_params, main
+from ets.launcher import ClusterError, Proc, failure
+from ets.layout import RunLayout
 from tests.conftest import only_run_dir, write_params
 
 
@@ -74,3 +80,76 @@ def test_an_unwritable_file_elsewhere_is_one_line(tmp_path: Path) -> None:
     result = invoke("params", "save", str(tmp_path / "missing" / "p.json"))
     assert result.exit_code == 1
     assert "No such file or directory" in one_error_line(result)
+
+
+def finished(code: int) -> subprocess.Popen[bytes]:
+    popen = subprocess.Popen([sys.executable, "-c", f"raise SystemExit({code})"])
+    popen.wait()
+    return popen
+
+
+def test_a_start_barrier_timeout_says_why_in_the_message(tmp_path: Path) -> None:
+    """The coordinator gives up at the start barrier (a loaded machine: the nodes' hellos came late); the
+    message carries the reason from its log and the parameter to raise, and the nodes it stopped are not
+    reported as failures of their own."""
+    layout = RunLayout(tmp_path)
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "params.json").write_text(json.dumps({"network": {"start_timeout_s": 60.0}}))
+    log = layout.log("coordinator")
+    log.write_text(
+        "2026-12-01 10:00:00,000 coordinator INFO waiting for 10 households\n"
+        "2026-12-01 10:01:00,000 coordinator ERROR start barrier: no hello from h07, h09\n"
+    )
+    procs = [Proc("coordinator", finished(2), log)]
+    procs += [Proc(f"h{i:02d}", finished(130), layout.log(f"h{i:02d}")) for i in range(1, 11)]
+    error = failure(procs, layout)
+    assert isinstance(error, ClusterError)
+    message = str(error)
+    assert message.startswith("coordinator exited with 2: start barrier: no hello from h07, h09")
+    assert "network.start_timeout_s (60 s" in message and str(log) in message
+    assert "10 other process(es) were stopped" in message and "h01" not in message
+
+
+def test_processes_stopped_by_ctrl_c_are_an_interruption_not_a_failure(tmp_path: Path) -> None:
+    layout = RunLayout(tmp_path)
+    procs = [Proc(name, finished(130), layout.log(name)) for name in ("coordinator", "h01", "h02")]
+    assert isinstance(failure(procs, layout), KeyboardInterrupt)
+
+
+def test_the_chaos_example_of_the_help_is_a_valid_plan() -> None:
+    from ets.params import Params
+    from ets.setup import run_household_ids
+
+    params = load_params()
+    assert CHAOS_EXAMPLE in invoke("run", "--help").output.replace("\n", "").replace(" ", "")
+    faults = parse_chaos(CHAOS_EXAMPLE, run_household_ids(params), Params().simulation.steps)
+    assert [f.target for f in faults] == ["h03", "h05", "coordinator"]
+
+
+def test_an_unknown_chaos_target_lists_the_households(tmp_path: Path) -> None:
+    params = write_params(tmp_path / "p.json")
+    result = invoke("run", "--params", str(params), "--results", str(tmp_path / "r"), "--chaos", "kill:h3@2")
+    assert result.exit_code == 2
+    assert "'h3' is neither a household" in one_error_line(result)
+    assert "h01, h02, h03, h04, h05" in one_error_line(result)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--start-step", "35000"], "asks for steps 35000 to 35095 (start step 35000, 96 steps"),
+        (["--start-step", "35000"], "from step 35000 it has 40 steps (-s 40)"),
+        (["--start-step", "35000"], "the start step can be at most 34944"),
+        (["-s", "30000"], "asks for steps 11424 to 41423 (start step 11424, 30000 steps"),
+        (["--start-step", "36000"], "step 36000 is past its end"),
+    ],
+)
+def test_a_window_past_the_data_is_described_as_the_user_gave_it(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
+    result = invoke("simulate", "--results", str(tmp_path / "r"), "-q", *args)
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    assert expected in line and "the file has steps 0 to 35039" in line
+    assert "34904" not in line and "192" not in line  # the day of history the forecasters get is ours

@@ -80,6 +80,15 @@ def load_params(
     return params.replace(household=household, simulation=simulation)
 
 
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def check_table_suffix(path: Path, option: str) -> None:
+    """A table is written in the format its suffix names, the one every reader goes by."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise InputError(f"{option} {path}: the file's suffix picks its format: use .csv or .parquet")
+
+
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(
         [
@@ -285,6 +294,11 @@ def playback(run_dir: Path, save_path: Path | None, speed: float, frame_step: in
     grid, battery, energy and P2P plots (baseline vs optimized). Opens a window unless --save is given."""
     from ets.playback.model import load_playback
 
+    if save_path is not None and frame_step is not None and save_path.suffix.lower() != ".png":
+        raise InputError(
+            f"--frame {frame_step}: a {save_path.suffix or 'movie'} has every step of the run; --frame picks "
+            "the step of a .png (or the first step the window shows)"
+        )
     model = load_playback(run_dir)
     index = _frame_index(model, frame_step)
     if save_path is None:
@@ -619,6 +633,7 @@ def data() -> None:
 @_fail_cleanly
 def data_generate(households: int, days: int, seed: int, output: Path, workers: int) -> None:
     """Synthetic community: richardsonpy load and pvlib PV on the shipped test reference year, 15-minute kWh."""
+    check_table_suffix(output, "--output")
     try:
         from ets.datagen.community import generate, write_community
     except ImportError as exc:
@@ -640,7 +655,15 @@ def grid_capacity() -> None:
 @grid_capacity.command("generate")
 @click.option("--steps", type=click.IntRange(1), required=True, help="Number of steps to write.")
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True)
-@click.option("--start-step", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--start-step",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="First timestep written. Timesteps count run steps from the start of the household data: a run "
+    "with --start-step T and S steps reads T to T+S-1 plus the forecast horizon (the default run: 11424 "
+    "to 11615, `--start-step 11424 --steps 192`).",
+)
 @click.option("--step-hours", type=float, default=0.25, show_default=True)
 @click.option("--import-kw", type=click.FloatRange(0), default=None, help="Base import limit (default: parameters).")
 @click.option("--export-kw", type=click.FloatRange(0), default=None, help="Base export limit (default: parameters).")
@@ -665,6 +688,7 @@ def grid_capacity_generate(
     from ets.grid import synthetic_capacity, write_capacity
     from ets.params import Params
 
+    check_table_suffix(output, "--output")
     p = Params.load(params_file) if params_file else Params()
     c = p.grid_capacity
     imp, exp = synthetic_capacity(

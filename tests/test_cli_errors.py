@@ -153,3 +153,38 @@ def test_a_window_past_the_data_is_described_as_the_user_gave_it(
     line = one_error_line(result)
     assert expected in line and "the file has steps 0 to 35039" in line
     assert "34904" not in line and "192" not in line  # the day of history the forecasters get is ours
+
+
+@pytest.mark.parametrize("command", [["data", "generate"], ["grid-capacity", "generate", "--steps", "4"]])
+def test_a_table_is_written_only_under_a_suffix_that_names_its_format(tmp_path: Path, command: list[str]) -> None:
+    out = tmp_path / "x.txt"
+    result = invoke(*command, "-o", str(out))
+    assert result.exit_code == 2
+    assert "use .csv or .parquet" in one_error_line(result)
+    assert not out.exists()
+
+
+def test_a_grid_capacity_file_that_misses_the_run_says_which_one_fits(tmp_path: Path) -> None:
+    short = tmp_path / "cap.csv"
+    assert invoke("grid-capacity", "generate", "--steps", "96", "-o", str(short)).exit_code == 0
+    params = write_params(tmp_path / "p.json", {"grid_capacity": {"mode": "file", "file": str(short)}})
+    result = invoke("simulate", "--params", str(params), "--results", str(tmp_path / "r"), "-q")
+    assert result.exit_code == 2
+    line = one_error_line(result)
+    start = 11_424 + 40  # SMALL's start step; 12 steps and a horizon of 16
+    assert f"the file has timesteps 0..95, and this run needs {start}..{start + 27}" in line
+    assert "count run steps from the start of the household data" in line
+    remedy = f"ets grid-capacity generate --start-step {start} --steps 28"
+    assert remedy in line
+    fits = tmp_path / "fits.csv"
+    assert invoke(*remedy.split()[1:], "-o", str(fits)).exit_code == 0
+    params = write_params(tmp_path / "p.json", {"grid_capacity": {"mode": "file", "file": str(fits)}})
+    assert invoke("simulate", "--params", str(params), "--results", str(tmp_path / "r"), "-q").exit_code == 0
+
+
+@pytest.mark.parametrize("suffix", [".gif", ".mp4"])
+def test_frame_with_a_movie_is_refused(tmp_path: Path, suffix: str) -> None:
+    result = invoke("playback", str(tmp_path), "--frame", "52", "--save", str(tmp_path / f"day{suffix}"))
+    assert result.exit_code == 2
+    assert "--frame picks the step of a .png" in one_error_line(result)
+    assert not (tmp_path / f"day{suffix}").exists()

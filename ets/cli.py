@@ -37,6 +37,10 @@ def _fail_cleanly(fn: Callable[..., Any]) -> Callable[..., Any]:
         except EtsError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except OSError as exc:  # a file that cannot be written or read: no traceback, the file and the reason
+            where = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {where}{exc.strerror or exc}", err=True)
+            sys.exit(1)
 
     return wrapper
 
@@ -74,6 +78,15 @@ def load_params(
     if start_step is not None:
         simulation["start_step"] = start_step
     return params.replace(household=household, simulation=simulation)
+
+
+TABLE_SUFFIXES = (".csv", ".parquet")
+
+
+def check_table_suffix(path: Path, option: str) -> None:
+    """A table is written in the format its suffix names, the one every reader goes by."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise InputError(f"{option} {path}: the file's suffix picks its format: use .csv or .parquet")
 
 
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -127,6 +140,10 @@ def _finish_live(session: LiveSession | None, quiet: bool) -> None:
             click.echo(f"live view: {picture}")
 
 
+CHAOS_EXAMPLE = "kill:h03@20,pause:h05@30-40,kill:coordinator@50"
+"""The plan ``ets run --help`` shows (household ids of the shipped data; a test parses it)."""
+
+
 @main.command()
 @run_options
 @LIVE_OPTION
@@ -135,7 +152,7 @@ def _finish_live(session: LiveSession | None, quiet: bool) -> None:
     "--chaos",
     default="",
     metavar="PLAN",
-    help="Faults to inject, e.g. 'kill:h3@20,pause:h5@30-40,kill:coordinator@50' (see README, Faults).",
+    help=f"Faults to inject, e.g. '{CHAOS_EXAMPLE}' (see README, Faults).",
 )
 @_fail_cleanly
 def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **options: Any) -> None:
@@ -160,6 +177,7 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
                 on_block_raw=session.on_raw if session is not None else None,
                 secure=secure,
                 chaos=faults,
+                on_idle=session.idle if session is not None else None,
             )
     except KeyboardInterrupt:
         click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
@@ -236,7 +254,13 @@ def verify(path: Path, resolve: bool, workers: int | None) -> None:
 def bound(run_dir: Path) -> None:
     """The perfect-foresight optimum of a run's inputs and the run's gap to it."""
     from ets.bound import gap_of_run
+    from ets.layout import RunLayout
 
+    layout = RunLayout(run_dir)
+    for needed in ("genesis.json", "params.json", "baseline_results.csv", "optimized_results.csv"):
+        if not (run_dir / needed).is_file():
+            made_by = {"baseline": " (a run of `ets baseline`, which has no market results)"}.get(layout.kind(), "")
+            raise InputError(f"{run_dir}: no {needed}{made_by}; `ets bound` needs a run of `ets run` or `ets simulate`")
     gap = gap_of_run(run_dir)
     if gap.status != "optimal":
         raise EtsError(f"the optimum could not be computed: solver status {gap.status}")
@@ -270,6 +294,11 @@ def playback(run_dir: Path, save_path: Path | None, speed: float, frame_step: in
     grid, battery, energy and P2P plots (baseline vs optimized). Opens a window unless --save is given."""
     from ets.playback.model import load_playback
 
+    if save_path is not None and frame_step is not None and save_path.suffix.lower() != ".png":
+        raise InputError(
+            f"--frame {frame_step}: a {save_path.suffix or 'movie'} has every step of the run; --frame picks "
+            "the step of a .png (or the first step the window shows)"
+        )
     model = load_playback(run_dir)
     index = _frame_index(model, frame_step)
     if save_path is None:
@@ -604,6 +633,7 @@ def data() -> None:
 @_fail_cleanly
 def data_generate(households: int, days: int, seed: int, output: Path, workers: int) -> None:
     """Synthetic community: richardsonpy load and pvlib PV on the shipped test reference year, 15-minute kWh."""
+    check_table_suffix(output, "--output")
     try:
         from ets.datagen.community import generate, write_community
     except ImportError as exc:
@@ -625,7 +655,15 @@ def grid_capacity() -> None:
 @grid_capacity.command("generate")
 @click.option("--steps", type=click.IntRange(1), required=True, help="Number of steps to write.")
 @click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), required=True)
-@click.option("--start-step", type=click.IntRange(0), default=0, show_default=True)
+@click.option(
+    "--start-step",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="First timestep written. Timesteps count run steps from the start of the household data: a run "
+    "with --start-step T and S steps reads T to T+S-1 plus the forecast horizon (the default run: 11424 "
+    "to 11615, `--start-step 11424 --steps 192`).",
+)
 @click.option("--step-hours", type=float, default=0.25, show_default=True)
 @click.option("--import-kw", type=click.FloatRange(0), default=None, help="Base import limit (default: parameters).")
 @click.option("--export-kw", type=click.FloatRange(0), default=None, help="Base export limit (default: parameters).")
@@ -650,6 +688,7 @@ def grid_capacity_generate(
     from ets.grid import synthetic_capacity, write_capacity
     from ets.params import Params
 
+    check_table_suffix(output, "--output")
     p = Params.load(params_file) if params_file else Params()
     c = p.grid_capacity
     imp, exp = synthetic_capacity(

@@ -67,6 +67,34 @@ def read_table(path: Path) -> pd.DataFrame:
     return df
 
 
+class TooFewSteps(InputError):
+    """The file ends before the window asked for; ``available`` is its number of steps (of the run's length)."""
+
+    def __init__(self, message: str, available: int) -> None:
+        super().__init__(message)
+        self.available = available
+
+
+def window_message(path: Path, available: int, dt_hours: float, start_step: int, steps: int) -> str:
+    """Why the window ``start_step``, ``steps`` (as the user gave them) does not fit a file of ``available``
+    steps, and what would."""
+    last = available - 1
+    fits = (
+        f"from step {start_step} it has {available - start_step} steps (-s {available - start_step})"
+        if start_step < available
+        else f"step {start_step} is past its end"
+    )
+    latest = (
+        f"; for {steps} steps the start step can be at most {available - steps} (--start-step)"
+        if steps <= available
+        else f"; it is shorter than {steps} steps"
+    )
+    return (
+        f"{path}: the run asks for steps {start_step} to {start_step + steps - 1} (start step {start_step}, "
+        f"{steps} steps of {dt_hours:g} h), the file has steps 0 to {last}: {fits}{latest}"
+    )
+
+
 def household_ids(path: Path) -> list[str]:
     """Household ids in the order they first appear in the file."""
     return [str(x) for x in pd.unique(read_table(path)["id"])]
@@ -114,9 +142,10 @@ def load_households(
         cons_rows.append(_resample(part["consumption"].to_numpy(), factor, split))
     available = min(r.size for r in prod_rows)
     if available < start_step + steps:
-        raise InputError(
+        raise TooFewSteps(
             f"{path}: has {available} steps of {dt_hours} h per household, the run needs {start_step + steps} "
-            f"(start {start_step} + {steps} steps)"
+            f"(start {start_step} + {steps} steps)",
+            available,
         )
     end = min(available, start_step + steps + extra_steps)
     return HouseholdData(
@@ -156,16 +185,21 @@ def run_data(
     at position ``t + genesis.start_step - data.first_step``; nodes get the same window in their meter
     files (``ets.meters``), so they forecast from the same past."""
     history = min(genesis.start_step, HISTORY_DAYS * max(1, round(24 / genesis.dt_hours)))
-    return load_households(
-        path or Path(params.household.data_file),
-        list(ids if ids is not None else genesis.household_ids),
-        start_step=genesis.start_step - history,
-        steps=genesis.steps + history,
-        dt_hours=genesis.dt_hours,
-        data_dt_hours=params.household.data_step_hours,
-        extra_steps=genesis.horizon - 1,
-        scale=params.household.production_scale_factor,
-    )
+    source = path or Path(params.household.data_file)
+    try:
+        return load_households(
+            source,
+            list(ids if ids is not None else genesis.household_ids),
+            start_step=genesis.start_step - history,
+            steps=genesis.steps + history,
+            dt_hours=genesis.dt_hours,
+            data_dt_hours=params.household.data_step_hours,
+            extra_steps=genesis.horizon - 1,
+            scale=params.household.production_scale_factor,
+        )
+    except TooFewSteps as exc:  # in the user's terms: the history before the window is ours
+        message = window_message(source, exc.available, genesis.dt_hours, genesis.start_step, genesis.steps)
+        raise InputError(message) from None
 
 
 def run_window(genesis: Genesis, data: HouseholdData) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:

@@ -74,7 +74,7 @@ def _in_peak(hour: Array, window: tuple[float, float]) -> npt.NDArray[np.bool_]:
 def prices(params: Params, start: int, steps: int) -> tuple[Array, Array]:
     g = params.grid_price
     if g.mode == "file":
-        buy, sell = read_series(Path(g.file), TARIFF_COLUMNS, start, steps)
+        buy, sell = read_series(Path(g.file), TARIFF_COLUMNS, start, steps, what="grid_price.file")
         return buy, sell
     if g.mode == "random_uniform":
         rng = np.random.default_rng(params.simulation.seed)
@@ -91,7 +91,14 @@ def capacity(params: Params, start: int, steps: int, households: int) -> tuple[A
     if not c.use_capacity_limits:
         return np.full(steps, UNLIMITED_KW), np.full(steps, UNLIMITED_KW)
     if c.mode == "file":
-        return read_series(Path(c.file), CAPACITY_COLUMNS, start, steps)
+        return read_series(
+            Path(c.file),
+            CAPACITY_COLUMNS,
+            start,
+            steps,
+            what="grid_capacity.file",
+            remedy=f"; `ets grid-capacity generate --start-step {start} --steps {steps}` writes one that fits",
+        )
     if c.mode == "scaled":
         return np.full(steps, c.import_kw_per_household * households), np.full(
             steps, c.export_kw_per_household * households
@@ -153,8 +160,13 @@ def _write(path: Path, columns: Sequence[str], start: int, values: tuple[Array, 
         frame.to_csv(path, index=False, float_format="%.17g")
 
 
-def read_series(path: Path, columns: Sequence[str], start: int, steps: int) -> tuple[Array, Array]:
-    """Two value columns for timesteps ``start .. start + steps - 1``; errors name file, column and row."""
+def read_series(
+    path: Path, columns: Sequence[str], start: int, steps: int, *, what: str = "", remedy: str = ""
+) -> tuple[Array, Array]:
+    """Two value columns for timesteps ``start .. start + steps - 1``; errors name file, column and row.
+
+    ``what`` names the parameter that gave the file and ``remedy`` ends the message when timesteps are
+    missing."""
     df = read_columns(path, columns)
     for col in columns:
         df[col] = checked_numbers(
@@ -167,8 +179,13 @@ def read_series(path: Path, columns: Sequence[str], start: int, steps: int) -> t
     needed = np.arange(start, start + steps)
     absent = ~np.isin(needed, indexed.index.to_numpy())
     if absent.any():
+        have = indexed.index.to_numpy()
+        found = f"the file has timesteps {int(have.min())}..{int(have.max())}" if have.size else "the file is empty"
         raise InputError(
-            f"{path}: no row for timestep {int(needed[absent][0])} (the run needs {start}..{start + steps - 1})"
+            f"{path}{f' ({what})' if what else ''}: no row for timestep {int(needed[absent][0])}: {found}, and "
+            f"this run needs {start}..{start + steps - 1} (timesteps count run steps from the start of the "
+            f"household data: the run's start step {start}, then its steps and the forecast horizon beyond "
+            f"them){remedy}"
         )
     return (
         indexed.loc[needed, columns[1]].to_numpy(dtype=np.float64),

@@ -16,13 +16,18 @@ from ets.params import Params
 
 def new_run_dir(results: Path) -> Path:
     """``results/sim_YYYYMMDD_HHMMSS`` (with a suffix if that exists already)."""
+    if results.exists() and not results.is_dir():
+        raise InputError(f"--results {results}: is a file, not a directory (it names where run directories go)")
     stamp = dt.datetime.now().strftime("sim_%Y%m%d_%H%M%S")
     path = results / stamp
     n = 1
     while path.exists():
         n += 1
         path = results / f"{stamp}_{n}"
-    path.mkdir(parents=True)
+    try:
+        path.mkdir(parents=True)
+    except OSError as exc:
+        raise InputError(f"--results {results}: cannot create a run directory there: {exc.strerror}") from None
     return path
 
 

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import write_params
 
 
@@ -33,13 +35,21 @@ def alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] != "Z"
 
 
-def test_ctrl_c_ends_every_process(tmp_path: Path) -> None:
+def ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("launcher_ignores_sigint", [False, True], ids=["sigint", "sigint-ignored-by-launcher"])
+def test_ctrl_c_ends_every_process(tmp_path: Path, launcher_ignores_sigint: bool) -> None:
+    """Ctrl-C is an interruption, whether the launcher sees it (KeyboardInterrupt) or only its processes
+    do (a launcher started with SIGINT ignored, as a shell's background job is: every process exits 130)."""
     params = write_params(tmp_path / "p.json", {"simulation": {"steps": 400}})
     launcher = subprocess.Popen(
         [sys.executable, "-m", "ets", "run", "--params", str(params), "--results", str(tmp_path / "r"), "--quiet"],
         start_new_session=True,  # its own process group, as a terminal's foreground job would be
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=ignore_sigint if launcher_ignores_sigint else None,
     )
     cluster: list[int] = []
     try:
@@ -63,6 +73,7 @@ def test_ctrl_c_ends_every_process(tmp_path: Path) -> None:
         assert launcher.returncode == 130
         output = launcher.stdout.read().decode() if launcher.stdout else ""
         assert "interrupted: every process was stopped" in output
+        assert "failed" not in output and "exit 130" not in output
         for log in ledger.parent.parent.glob("logs/*.log"):
             text = log.read_text()
             assert "Traceback" not in text, log

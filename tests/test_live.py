@@ -93,3 +93,54 @@ def test_no_plotting_without_live() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_view_skips_to_the_latest_block_when_the_launcher_is_idle(
+    engine_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Blocks from the publisher are only tallied as they arrive; once the launcher has passed on every
+    block that had arrived it calls ``idle``, which draws them all at once: the picture never lags the run
+    by the blocks that queued up while it was drawing."""
+    run = tmp_path / "run"
+    shutil.copytree(engine_run, run)
+    layout = RunLayout(run)
+    genesis = Genesis.load(layout.genesis)
+    records = read_records(layout.coordinator_ledger)
+    session = LiveSession(run, genesis, headless_figure(FIGSIZE_IN))
+    drawn: list[int] = []
+    update = session.window.update
+    monkeypatch.setattr(
+        session.window, "update", lambda series, cleared: (drawn.append(cleared), update(series, cleared))
+    )
+    for raw in records[: genesis.steps - 2]:
+        session.on_raw(raw)
+    assert drawn == []
+    session.idle()
+    assert drawn == [genesis.steps - 2]
+    assert f"{genesis.steps - 2} of {genesis.steps} steps cleared" in session.window.title.get_text()
+    session.idle()
+    assert drawn == [genesis.steps - 2]  # nothing new: nothing drawn
+
+
+def test_the_live_window_is_drawn_when_the_run_starts(
+    engine_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a display, the window shows (titled with the run) before the first block arrives."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    run = tmp_path / "run"
+    shutil.copytree(engine_run, run)
+    draws: list[object] = []
+    real_draw = FigureCanvasAgg.draw
+    monkeypatch.setattr(plt, "get_backend", lambda: "tkagg")
+    monkeypatch.setattr(plt, "show", lambda block=None: draws.append("show"))
+    monkeypatch.setattr(FigureCanvasAgg, "draw", lambda self: (draws.append("draw"), real_draw(self))[1])
+    session = LiveSession(run, Genesis.load(RunLayout(run).genesis))
+    try:
+        assert session.interactive and draws[:2] == ["show", "draw"]
+        assert session.window.title.get_text() == "waiting for the first block"
+        manager = session.fig.canvas.manager
+        assert manager is not None and manager.get_window_title() == f"ets live: {run.name}"
+    finally:
+        plt.close(session.fig)

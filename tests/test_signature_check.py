@@ -3,7 +3,9 @@ counted once, the lowest bad height is found whoever checks it, and a worker tha
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -56,14 +58,36 @@ def test_the_lowest_bad_height_is_found(run: Path, workers: int) -> None:
 
 
 def test_a_worker_that_dies_fails_the_check(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker dies as it starts, before it takes any range: whether it would have got one depends on
+    how soon it is scheduled (on a loaded machine the caller can take every range first, and a worker that
+    took none has nothing to check), so it must not matter for the outcome."""
+    parent = os.getpid()
+    take = sig._take
+
+    def dying(ranges: Sequence[tuple[int, int]], next_range: sig.Counter) -> tuple[int | None, int]:
+        if os.getpid() != parent:
+            os._exit(3)
+        return take(ranges, next_range)
+
+    monkeypatch.setattr(sig, "_take", dying)
+    with SignatureCheck(records_of(run), 2) as check, pytest.raises(RuntimeError, match="without a result"):
+        check.result()
+
+
+def test_a_worker_that_dies_holding_a_range_fails_the_check(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker takes the first range before the caller takes any (the caller waits for it), then dies."""
     parent = os.getpid()
     check_range = sig._check_range
+    records = records_of(run)
+    taken = multiprocessing.get_context("fork").Event()
 
     def dying(first: int, last: int) -> tuple[int | None, int]:
         if os.getpid() != parent:
+            taken.set()
             os._exit(3)
         return check_range(first, last)
 
     monkeypatch.setattr(sig, "_check_range", dying)
-    with SignatureCheck(records_of(run), 2) as check, pytest.raises(RuntimeError, match="without a result"):
+    with SignatureCheck(records, 2) as check, pytest.raises(RuntimeError, match="without a result"):
+        assert taken.wait(60), "the worker never took a range"
         check.result()

@@ -53,6 +53,14 @@ class Fault:
         return f"{self.action.value}:{self.target}@{self.at_step}{end}"
 
 
+def known_ids(households: Sequence[str], shown: int = 12) -> str:
+    """The ids for a message: all of them, or the first and last few of a large community."""
+    if len(households) <= shown:
+        return ", ".join(households)
+    half = shown // 2
+    return f"{', '.join(households[:half])}, ..., {', '.join(households[-half:])} ({len(households)} in all)"
+
+
 def parse_chaos(spec: str, households: Sequence[str], steps: int) -> tuple[Fault, ...]:
     """The faults of ``spec`` for a run of ``steps`` steps; ``InputError`` names the first bad item."""
     faults = []
@@ -66,7 +74,8 @@ def parse_chaos(spec: str, households: Sequence[str], steps: int) -> tuple[Fault
 def _parse_item(item: str, households: Sequence[str], steps: int) -> Fault:
     m = _ITEM.match(item)
     if m is None:
-        raise InputError(f"--chaos {item!r}: expected ACTION:TARGET@STEP[-STEP|+SECONDSs], e.g. kill:h3@20")
+        example = f"kill:{households[0] if households else 'h01'}@20"
+        raise InputError(f"--chaos {item!r}: expected ACTION:TARGET@STEP[-STEP|+SECONDSs], e.g. {example}")
     try:
         action = Action(m["action"])
     except ValueError:
@@ -74,7 +83,10 @@ def _parse_item(item: str, households: Sequence[str], steps: int) -> Fault:
         raise InputError(f"--chaos {item!r}: unknown action {m['action']!r} (one of {names})") from None
     target = m["target"]
     if target != COORDINATOR and target not in households:
-        raise InputError(f"--chaos {item!r}: {target!r} is neither a household of this run nor 'coordinator'")
+        raise InputError(
+            f"--chaos {item!r}: {target!r} is neither a household of this run nor 'coordinator' "
+            f"(its households: {known_ids(households)})"
+        )
     at = int(m["at"])
     until = int(m["until"]) if m["until"] is not None else None
     secs = float(m["secs"]) if m["secs"] is not None else None

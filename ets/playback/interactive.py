@@ -58,7 +58,14 @@ class Player:
         self.speed_slider.on_changed(self.set_speed)
         fig.canvas.mpl_connect("motion_notify_event", self.on_move)
         fig.canvas.mpl_connect("key_press_event", self.on_key)
+        fig.canvas.mpl_connect("resize_event", lambda _: self.relayout())
         self.show(start)
+
+    def relayout(self) -> None:
+        """The window changed size: lay the scene's texts out again for it (they keep inside it)."""
+        if self.view.index >= 0:
+            self.view.show(self.view.index)
+            self.fig.canvas.draw_idle()
 
     @staticmethod
     def interval_ms(speed: float) -> int:
@@ -130,6 +137,10 @@ class Player:
         self.tip.set_visible(True)
 
 
+def window_title(playback: Playback) -> str:
+    return f"ets playback: {playback.run_dir.name}"
+
+
 def play(playback: Playback, speed: float = 1.0, start: int = 0) -> None:
     """Open the player in a window (default backend) and return when it is closed."""
     import matplotlib.pyplot as plt
@@ -139,6 +150,6 @@ def play(playback: Playback, speed: float = 1.0, start: int = 0) -> None:
             f"no interactive display (matplotlib backend {plt.get_backend()!r}); "
             "use --save out.gif, --save out.mp4 or --frame N --save frame.png"
         )
-    fig = plt.figure(figsize=FIGSIZE_IN)
+    fig = plt.figure(figsize=FIGSIZE_IN, num=window_title(playback))
     _player = Player(fig, playback, speed, start)  # referenced until the window closes, so its widgets live
     plt.show()

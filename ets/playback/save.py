@@ -39,11 +39,43 @@ def ffmpeg_available() -> bool:
     return bool(FFMpegWriter.isAvailable())
 
 
+PALETTE_SAMPLES = 12
+"""Frames (evenly spread over the run) whose colours make the GIF's one palette."""
+
+
+class OnePaletteGifWriter(PillowWriter):
+    """A GIF whose frames share one palette, made from frames across the whole run: Pillow would give each
+    frame a palette of its own, and the same colour would shift from frame to frame."""
+
+    def finish(self) -> None:
+        from PIL import Image
+
+        frames = [f.convert("RGB") for f in self._frames]  # type: ignore[attr-defined]
+        if not frames:
+            return
+        picks = frames[:: max(1, len(frames) // PALETTE_SAMPLES)][:PALETTE_SAMPLES]
+        width, height = picks[0].size
+        sample = Image.new("RGB", (width, height * len(picks)))
+        for i, frame in enumerate(picks):
+            sample.paste(frame, (0, i * height))
+        palette = sample.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        indexed = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+        indexed[0].save(
+            self.outfile,
+            save_all=True,
+            append_images=indexed[1:],
+            duration=int(1000 / self.fps),
+            loop=0,
+            optimize=False,
+            palette=indexed[0].getpalette(),  # the file's global palette: then no frame gets one of its own
+        )
+
+
 def movie_writer(path: Path, fps: float) -> AbstractMovieWriter:
     suffix = path.suffix.lower()
     if suffix == ".gif":
         # matplotlib's stubs say int, but both writers take fractional rates (0.5 fps at speed 0.25)
-        return PillowWriter(fps=fps)  # type: ignore[arg-type]
+        return OnePaletteGifWriter(fps=fps)  # type: ignore[arg-type]
     if suffix == ".mp4":
         if not ffmpeg_available():
             raise InputError(

@@ -42,7 +42,7 @@ class PlaybackView:
         panel_axes = [fig.add_subplot(grid[r, 1 + c]) for r in range(3) for c in range(2)]
         self.panels = Panels(panel_axes, playback)
         run = playback.run_dir.name
-        fig.suptitle(
+        self.title = fig.suptitle(
             f"{run}: {len(playback.household_ids)} households, {playback.length} steps, optimized market "
             "(panels: mean +- standard deviation across households)",
             fontsize=11,
@@ -50,7 +50,8 @@ class PlaybackView:
         self.index = -1
 
     def show(self, index: int) -> None:
-        """Draw position ``index`` (0 for the run's first step)."""
+        """Draw position ``index`` (0 for the run's first step), laid out for the figure's size now."""
+        self.title.set_fontsize(11 * min(1.0, self.fig.get_figwidth() / FIGSIZE_IN[0]))
         frame = self.playback.frame(index)
         self.scene.draw(frame)
         self.panels.set_cursor(frame.step)

@@ -164,7 +164,21 @@ def prices_figure(data: ReportData) -> Figure:
     )
     traded = data.community("optimized", "p2p_sell_amount") > 1e-9
     p2p = np.where(traded, data.per_step("p2p_price"), np.nan)
-    ax.step(x, p2p, where="post", color=P2P_COLOR, lw=1.6, ls=(0, (3, 2)), label="P2P price (steps with trades)")
+    # above the grid prices, and marked at every traded step: the P2P price often equals the sell price
+    ax.step(x, p2p, where="post", color=P2P_COLOR, lw=1.4, zorder=4)
+    ax.plot(
+        x + data.dt_hours / 2,
+        p2p,
+        ls="none",
+        marker="o",
+        ms=3.5,
+        mfc="white",
+        mec=P2P_COLOR,
+        mew=1.1,
+        color=P2P_COLOR,
+        zorder=5,
+        label="P2P price (steps with trades)",
+    )
     ax.set_ylabel("$ per kWh", fontsize=9)
     ax.set_ylim(bottom=0)
     ax.set_title("Prices over the run", fontsize=10)

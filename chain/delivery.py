@@ -7,16 +7,17 @@ The cleared schedule is a plan made on forecasts. At delivery:
    limits, then by its community-battery share, so that its contracted P2P and grid positions hold
    where physics allows. The household reports what its storage did with its meter reading.
 2. ``balance`` (the community, in the next block; the market's execution of a cleared step too, without
-   the pool): each household keeps its contracted purchases (P2P
-   first, then grid) up to what it still needs, or its contracted sales up to what it has left; P2P
-   contracts that lost one side are cut pro rata on the other. Then the balancing pool nets what is
-   left: households still short buy from households with energy to spare, then from contracted grid
-   sales, and spare energy replaces contracted grid purchases; contracted imports and exports net out.
-   Pool energy is P2P energy at the step's P2P price, with the P2P fee (the price lies within
-   [grid sell + fee/2, grid buy - fee/2], so the pool never pays less or costs more than the grid);
-   it runs only where that interval exists. What the pool cannot net goes to the grid within the
-   transformer room left, shared pro rata; what the grid refuses is met by the household's storage where
-   it can (charging that no energy arrives for stops first), and only the rest is unserved or curtailed.
+   the pool): each household keeps its contracted purchases (P2P first, then grid) up to what it still
+   needs, or its contracted sales up to what it has left; P2P contracts that lost one side are cut pro
+   rata on the other. Then the balancing pool nets what is left: households still short buy from
+   households with energy to spare, then from contracted grid sales, and spare energy replaces
+   contracted grid purchases; contracted imports and exports net out. Pool energy is P2P energy at the
+   step's P2P price, with the P2P fee (the price lies within [grid sell + fee/2, grid buy - fee/2], so
+   the pool never pays less or costs more than the grid); it runs only where that interval exists. What
+   the pool cannot net goes to the grid within the transformer room left, shared pro rata; what the grid
+   refuses is met by the household's storage where it can (charging that no energy arrives for stops
+   first), then by the storage of households that trade the other way (the last reserve, through the
+   pool), and only the rest is unserved or curtailed.
 
 Every array is one value per household of the batch (kWh per step); storage is given as net output
 (discharge minus charge). Pure functions over numbers: nodes, the coordinator, the market and
@@ -164,6 +165,19 @@ def _net(a: Array, b: Array) -> tuple[Array, Array]:
     return pro_rata(a, v), pro_rata(b, v)
 
 
+@dataclass(frozen=True, slots=True)
+class _Open:
+    """A batch's positions while it is balanced (kWh): what each household buys and sells, and what it is
+    still short of or has to spare."""
+
+    gb: Array
+    gs: Array
+    pb: Array
+    ps: Array
+    short: Array
+    extra: Array
+
+
 def balance(
     storage: Storage,
     production: Array,
@@ -172,15 +186,33 @@ def balance(
     room_kwh: tuple[float, float],
     *,
     pool: bool,
+    outside_p2p: float = 0.0,
 ) -> Balanced:
     """Stage 2: settle a batch of households of one step; ``room_kwh`` is the (import, export) room the
-    transformer leaves for the batch's grid flows, ``pool`` whether the balancing pool may net."""
-    lo_o, hi_o = storage.own_range
-    lo_s, hi_s = storage.shared_range
-    own = np.clip(storage.own, lo_o, hi_o)
-    shared = np.clip(storage.shared, lo_s, hi_s)
-    relay = np.minimum(contract.p2p_buy, contract.p2p_sell)  # energy passed on along a ring's links
-    external = consumption - production - own - shared
+    transformer leaves for the batch's grid flows, ``pool`` whether the balancing pool may net, and
+    ``outside_p2p`` what the step's other households (not settled now) bought from peers net (kWh): the
+    batch keeps selling them that, net."""
+    own = np.clip(storage.own, *storage.own_range)
+    shared = np.clip(storage.shared, *storage.shared_range)
+    x = _keep_contracts(contract, consumption - production - own - shared, outside_p2p)
+    if pool:
+        x = _pool(x)
+    new_buy = pro_rata(x.short, max(room_kwh[0] - _sum(x.gb), 0.0))
+    new_sell = pro_rata(x.extra, max(room_kwh[1] - _sum(x.gs), 0.0))
+    ranges = Storage(own, shared, storage.own_range, storage.shared_range)
+    own, shared, left = move_storage(own, shared, (x.short - new_buy) - (x.extra - new_sell), ranges)
+    short, extra, pb, ps = np.maximum(left, 0.0), np.maximum(-left, 0.0), x.pb, x.ps
+    if pool:
+        own, shared, short, extra, pb, ps = _reserve(own, shared, short, extra, pb, ps, ranges)
+    return Balanced(x.gb + new_buy, x.gs + new_sell, pb, ps, own, shared, extra, short)
+
+
+def _keep_contracts(contract: Position, external: Array, outside_p2p: float) -> _Open:
+    """Each household keeps its contracted purchases (P2P first) up to the ``external`` energy it needs, or
+    its contracted sales up to what it has to spare; P2P contracts that lost one side are cut pro rata on
+    the other, so that the batch sells ``outside_p2p`` net to the households outside it. Energy a ring
+    relays (bought and sold at once) is passed on as contracted."""
+    relay = np.minimum(contract.p2p_buy, contract.p2p_sell)
     need, spare = np.maximum(external, 0.0), np.maximum(-external, 0.0)
     over = np.maximum(contract.p2p_buy - relay - need, 0.0)  # P2P purchases beyond the need
     pb = contract.p2p_buy - np.where(over > NOISE_KWH, over, 0.0)  # exactly as contracted when needed
@@ -191,33 +223,55 @@ def balance(
     gs = np.clip(spare - (ps - relay), 0.0, contract.grid_sell)
     extra = np.maximum(spare - (ps - relay) - gs, 0.0)
     extra, short = extra + np.maximum(pb - relay - need, 0.0), short + np.maximum(ps - relay - spare, 0.0)
-    bought, sold = _sum(pb - relay), _sum(ps - relay)
-    if abs(bought - sold) <= UNEVEN_KWH:
+    surplus = _sum(ps - relay) - _sum(pb - relay) - outside_p2p  # sold beyond what is bought, net
+    if abs(surplus) <= UNEVEN_KWH:
         pass  # contracts as cleared: equal but for rounding
-    elif bought > sold:
-        cut = pro_rata(pb - relay, bought - sold)
-        pb, short = pb - cut, short + cut
-    elif sold > bought:
-        cut = pro_rata(ps - relay, sold - bought)
+    elif surplus > 0:
+        cut = pro_rata(ps - relay, surplus)
         ps, extra = ps - cut, extra + cut
-    if pool:
-        a, b = _net(short, extra)  # deviations of opposite sign
-        short, extra, pb, ps = short - a, extra - b, pb + a, ps + b
-        a, b = _net(short, gs)  # the short buy what was to be exported
-        short, gs, pb, ps = short - a, gs - b, pb + a, ps + b
-        a, b = _net(extra, gb)  # spare energy replaces imports
-        extra, gb, ps, pb = extra - a, gb - b, ps + a, pb + b
-        a, b = _net(gb, gs)  # contracted imports and exports
-        gb, gs, pb, ps = gb - a, gs - b, pb + a, ps + b
-    new_buy = pro_rata(short, max(room_kwh[0] - _sum(gb), 0.0))
-    new_sell = pro_rata(extra, max(room_kwh[1] - _sum(gs), 0.0))
-    short, extra = short - new_buy, extra - new_sell
-    ranges = Storage(own, shared, storage.own_range, storage.shared_range)
-    own, shared, left = move_storage(own, shared, short - extra, ranges)
-    short, extra = np.maximum(left, 0.0), np.maximum(-left, 0.0)
-    if pool:
-        own, shared, short, extra, pb, ps = _reserve(own, shared, short, extra, pb, ps, ranges)
-    return Balanced(gb + new_buy, gs + new_sell, pb, ps, own, shared, extra, short)
+        left = surplus - _sum(cut)  # the outside sells more than the batch buys: the batch takes it,
+        if left > UNEVEN_KWH:  # where it is short first
+            take = pro_rata(short, left)
+            pb, short, left = pb + take, short - take, max(left - _sum(take), 0.0)
+            take = pro_rata(gb, left)  # instead of what it was to import
+            pb, gb, left = pb + take, gb - take, max(left - _sum(take), 0.0)
+            take = _spread(contract.p2p_buy - relay, left)
+            pb, extra = pb + take, extra + take
+    else:
+        cut = pro_rata(pb - relay, -surplus)
+        pb, short = pb - cut, short + cut
+        left = -surplus - _sum(cut)  # the outside buys more than the batch sells: the batch delivers it,
+        if left > UNEVEN_KWH:  # from what it has to spare first
+            give = pro_rata(extra, left)
+            ps, extra, left = ps + give, extra - give, max(left - _sum(give), 0.0)
+            give = pro_rata(gs, left)  # instead of what it was to export
+            ps, gs, left = ps + give, gs - give, max(left - _sum(give), 0.0)
+            give = _spread(contract.p2p_sell - relay, left)
+            ps, short = ps + give, short + give
+    return _Open(gb, gs, pb, ps, short, extra)
+
+
+def _spread(weights: Array, amount: float) -> Array:
+    """``amount`` over the households in proportion to ``weights`` (evenly where they are all zero)."""
+    total = _sum(weights)
+    if total <= 0.0:
+        return np.full(weights.shape, amount / max(weights.size, 1))
+    out: Array = weights * (amount / total)
+    return out
+
+
+def _pool(x: _Open) -> _Open:
+    """The balancing pool: deviations of opposite sign net out; then the short buy what was to be
+    exported, spare energy replaces what was to be imported, and contracted imports and exports net out."""
+    gb, gs, pb, ps, short, extra = x.gb, x.gs, x.pb, x.ps, x.short, x.extra
+    a, b = _net(short, extra)
+    short, extra, pb, ps = short - a, extra - b, pb + a, ps + b
+    a, b = _net(short, gs)
+    short, gs, pb, ps = short - a, gs - b, pb + a, ps + b
+    a, b = _net(extra, gb)
+    extra, gb, ps, pb = extra - a, gb - b, ps + a, pb + b
+    a, b = _net(gb, gs)
+    return _Open(gb - a, gs - b, pb + a, ps + b, short, extra)
 
 
 def _reserve(

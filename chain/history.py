@@ -217,6 +217,7 @@ class History:
             _position(rows[idx]),
             room,
             pool=record.pool_open(g.p2p_fee_per_kwh),
+            outside_p2p=float(np.add.reduce(rows[others, _C["p2p_buy"]] - rows[others, _C["p2p_sell"]])),
         )
         shared_charge, shared_discharge = np.maximum(-b.shared, 0.0), np.maximum(b.shared, 0.0)
         new = np.zeros((len(idx), len(SETTLEMENT_NUMBERS)))

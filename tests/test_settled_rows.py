@@ -159,3 +159,37 @@ def test_the_untampered_ledger_verifies(noon_run: Path) -> None:
     """The tampering above is what fails, not the ledger."""
     assert cli("verify", str(noon_run)).exit_code == 0
     assert np.isfinite(read_csv(noon_run / "optimized_results.csv")["wallet"]).all()
+
+
+@pytest.mark.parametrize("seed", [7, 42, 1, 13])
+def test_random_tariffs_complete_and_verify(seed: int, tmp_path: Path) -> None:
+    """random_uniform tariffs once aborted the run (an export limit overshot by rounding, booked as
+    curtailment on households without PV); every seed now settles within physics."""
+    params = write_params(
+        tmp_path / "p.json",
+        {"simulation": {"steps": 48, "seed": seed, "start_step": NOON - 24}, "grid_price": {"mode": "random_uniform"}},
+    )
+    result = cli("simulate", "--params", str(params), "--results", str(tmp_path / "r"), "--quiet")
+    assert result.exit_code == 0, result.output
+    run = only_run_dir(tmp_path / "r")
+    df = read_csv(run / "optimized_results.csv")
+    assert impossible_rows(df) == dict.fromkeys(impossible_rows(df), 0)
+    assert cli("verify", str(run)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "limits", [{"export_kw_per_household": 0.0}, {"import_kw_per_household": 0.0, "export_kw_per_household": 0.0}]
+)
+def test_zero_transformer_limits_are_a_valid_run(limits: dict[str, float], tmp_path: Path) -> None:
+    """No export (or no grid at all): households keep what they can in storage, trade the rest, and curtail
+    or go unserved only where nothing else can take it."""
+    params = write_params(
+        tmp_path / "p.json", {"simulation": {"steps": 24, "start_step": NOON - 8}, "grid_capacity": limits}
+    )
+    result = cli("simulate", "--params", str(params), "--results", str(tmp_path / "r"), "--quiet")
+    assert result.exit_code == 0, result.output
+    run = only_run_dir(tmp_path / "r")
+    df = read_csv(run / "optimized_results.csv")
+    assert df["grid_sell"].max() == 0.0
+    assert impossible_rows(df) == dict.fromkeys(impossible_rows(df), 0)
+    assert cli("verify", str(run)).exit_code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 
 from chain.blocks import Block
 from chain.crypto import Verifier
+from chain.errors import InputError
 from chain.finality import finality
 from chain.genesis import Genesis
 from chain.ledger import read_records
@@ -46,6 +48,28 @@ def prepare_run(params: Params, results: Path, kind: str) -> PreparedRun:
     """
     run_dir = new_run_dir(results)
     genesis = create_run(params, run_dir)
+    return _prepare_files(params, run_dir, genesis, kind)
+
+
+def adopt_run(source: Path, results: Path, kind: str = "cluster") -> PreparedRun:
+    """A new run directory for a run set up elsewhere (``ets docker setup``): its genesis, parameters and
+    public keys (never a private one), grid_capacity.csv and baseline_results.csv; the ledgers go into its
+    ``ledgers/`` before ``finish_run``."""
+    src = RunLayout(source)
+    if not src.genesis.exists():
+        raise InputError(f"{source}: not a run directory (no genesis.json)")
+    run_dir = new_run_dir(results)
+    layout = RunLayout(run_dir)
+    for d in (layout.keys, layout.ledgers, layout.logs):
+        d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src.genesis, layout.genesis)
+    shutil.copyfile(src.params, layout.params)
+    for pub in sorted(src.keys.glob("*.pub")):
+        shutil.copyfile(pub, layout.keys / pub.name)
+    return _prepare_files(Params.load(layout.params), run_dir, Genesis.load(layout.genesis), kind)
+
+
+def _prepare_files(params: Params, run_dir: Path, genesis: Genesis, kind: str) -> PreparedRun:
     RunLayout(run_dir).write_kind(kind)
     data = run_data(genesis, params)
     layout = RunLayout(run_dir)

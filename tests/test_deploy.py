@@ -111,6 +111,26 @@ def test_the_manifests_hold_the_expected_objects() -> None:
             assert obj["metadata"]["namespace"] == "ets"
 
 
+@pytest.mark.parametrize("households", [1, 10, 40])
+def test_the_manifests_are_valid_kubernetes_objects(households: int) -> None:
+    """Every object against the Kubernetes API schemas (kubernetes-validate ships them: no cluster needed),
+    strictly: an unknown field is an error, as it is to the API server."""
+    import kubernetes_validate
+
+    version = kubernetes_validate.latest_version()
+    docs = [d for text in manifests(households, DATA).values() for d in yaml.safe_load_all(text) if d]
+    assert len(docs) == 6
+    for doc in docs:
+        kubernetes_validate.validate(doc, version, strict=True)
+    statefulset = next(d for d in docs if d["kind"] == "StatefulSet")
+    statefulset["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["periodSecond"] = 5
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(statefulset, version, strict=True)
+    statefulset["spec"]["replicas"] = "ten"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(statefulset, version, strict=False)
+
+
 def _check_workload(workload: dict[str, Any], service: dict[str, Any]) -> dict[str, Any]:
     """Selector, pod labels and Service agree; every Service port is a named port of the container."""
     spec = workload["spec"]

@@ -60,15 +60,15 @@ def test_the_poisoned_future_test_covers_profile_blend() -> None:
 
 
 def test_profile_blend_of_a_load_by_hand() -> None:
-    """Load (no zeros): the median of the days at each time of day, plus the last value's departure from it,
-    halving each step of lead."""
+    """Load (no zeros): the mean of the days at each time of day (the spike of 9 counts), plus the last
+    value's departure from it, halving each step of lead."""
     days = np.array([[1.0, 2.0, 3.0, 4.0], [3.0, 2.0, 1.0, 6.0], [2.0, 9.0, 2.0, 8.0]])
     past = days.ravel()
-    median = np.array([2.0, 2.0, 2.0, 6.0])
+    mean = np.array([2.0, 13.0 / 3.0, 2.0, 6.0])
     anomaly = 8.0 - 6.0
-    expected = [median[k % SPD] + anomaly * LOAD_ANOMALY_DECAY ** (k + 1) for k in range(6)]
+    expected = [mean[k % SPD] + anomaly * LOAD_ANOMALY_DECAY ** (k + 1) for k in range(6)]
     assert profile_blend(past, 6, SPD) == pytest.approx(expected)
-    assert profile_blend(past, 6, SPD) == pytest.approx([3.0, 2.5, 2.25, 6.125, 2.0625, 2.03125])
+    assert profile_blend(past, 6, SPD) == pytest.approx([3.0, 13 / 3 + 0.5, 2.25, 6.125, 2.0625, 13 / 3 + 0.03125])
 
 
 def test_profile_blend_of_solar_by_hand() -> None:

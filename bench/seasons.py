@@ -61,18 +61,23 @@ def main() -> None:
     cases = [(s, f) for s in STARTS for f in args.forecasters.split(",")]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda c: run(c[0], c[1], args.steps, out), cases))
-    print("| season | forecaster | saving ($) | cash saving ($) | captured % | worse off | unserved kWh | MAE kWh |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| season | forecaster | saving ($) | cash saving ($) | captured % | gap % | worse off | unserved kWh "
+        "(baseline) | MAE kWh |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         mae = "-" if r["mae_kwh"] is None else f"{r['mae_kwh']:.4f}"
+        captured = "-" if r["captured_pct"] is None else f"{r['captured_pct']:.1f}"
         print(
-            f"| {r['season']} | {r['forecaster']} | {r['saving']:.2f} | {r['cash_saving']:.2f} | "
-            f"{r['captured_pct']:.1f} | {r['worse_off']} | {r['unserved_kwh']:.2f} | {mae} |"
+            f"| {r['season']} | {r['forecaster']} | {r['saving']:.2f} | {r['cash_saving']:.2f} | {captured} | "
+            f"{r['gap_pct']:.2f} | {r['worse_off']} | {r['unserved_kwh']:.2f} ({r['baseline_unserved_kwh']:.2f}) | "
+            f"{mae} |"
         )
     for forecaster in args.forecasters.split(","):
-        mine = [r for r in rows if r["forecaster"] == forecaster]
-        mean = sum(float(str(r["captured_pct"])) for r in mine) / len(mine)
-        print(f"{forecaster}: mean captured {mean:.1f}%")
+        shares = [float(str(r["captured_pct"])) for r in rows if r["forecaster"] == forecaster and r["captured_pct"]]
+        if shares:
+            print(f"{forecaster}: mean captured {sum(shares) / len(shares):.1f}% over {len(shares)} weeks")
     (out / "seasons.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"runs and seasons.json in {out}")
 

@@ -18,6 +18,9 @@ from ets.results import read_csv
 from optimizer.bound import perfect_foresight
 from optimizer.valuation import Valuation
 
+MIN_POSSIBLE_SAVING = 0.01
+"""Below this share of the baseline's total cost the optimum's saving is too small to measure a run by."""
+
 
 @dataclass(frozen=True, slots=True)
 class Gap:
@@ -30,6 +33,9 @@ class Gap:
     """The baseline's value cost, scored the same way ($)."""
     status: str
     solve_seconds: float
+    reference: float = 0.0
+    """The baseline's total cost ($: grid purchases, fees and the value of its lost load), what the gap is
+    a share of (value costs cross zero: a share of the optimum's would mean nothing where it is near zero)."""
 
     @property
     def gap(self) -> float:
@@ -37,16 +43,23 @@ class Gap:
 
     @property
     def gap_pct(self) -> float:
-        """The gap as a share of the optimum's magnitude (%)."""
-        return 100.0 * self.gap / abs(self.optimum) if self.optimum else 0.0
+        """The gap as a share of the baseline's total cost (%)."""
+        return 100.0 * self.gap / self.reference if self.reference > 0 else 0.0
 
     @property
-    def captured_pct(self) -> float:
-        """How much of the saving the optimum makes over the baseline the run achieved (%)."""
-        possible = self.baseline - self.optimum
-        return 100.0 * (self.baseline - self.run) / possible if possible > 0 else 100.0
+    def possible(self) -> float:
+        """The saving the optimum makes over the baseline ($)."""
+        return self.baseline - self.optimum
 
-    def to_json(self) -> dict[str, float | str]:
+    @property
+    def captured_pct(self) -> float | None:
+        """How much of the saving the optimum makes over the baseline the run achieved (%); None where the
+        optimum saves less than ``MIN_POSSIBLE_SAVING`` of the baseline's total cost (too little to share)."""
+        if self.possible <= max(0.01, MIN_POSSIBLE_SAVING * self.reference):
+            return None
+        return 100.0 * (self.baseline - self.run) / self.possible
+
+    def to_json(self) -> dict[str, float | str | None]:
         return {
             "status": self.status,
             "optimum_value_cost": self.optimum,
@@ -54,6 +67,8 @@ class Gap:
             "baseline_value_cost": self.baseline,
             "gap": self.gap,
             "gap_pct": self.gap_pct,
+            "gap_pct_basis": "the baseline's total cost: grid purchases, fees and the value of its lost load",
+            "possible_saving": self.possible,
             "saving_captured_pct": self.captured_pct,
             "solve_seconds": self.solve_seconds,
         }
@@ -68,6 +83,13 @@ def frame_value_cost(frame: pd.DataFrame, valuation: Valuation) -> float:
         float((last["stored_kwh"] + last["community_stored_kwh"]).sum()),
         float(frame["unserved_kwh"].sum()),
     )
+
+
+def total_cost(frame: pd.DataFrame, valuation: Valuation) -> float:
+    """What a result table paid for, as ``summary.json``'s ``saving_pct`` is a share of: grid purchases,
+    fees and the value of its lost load ($)."""
+    purchases = float((frame["grid_buy"] * frame["grid_buy_price"]).sum()) + float(frame["fees"].sum())
+    return purchases + valuation.value_of_lost_load * float(frame["unserved_kwh"].sum())
 
 
 def gap_to_optimum(
@@ -105,6 +127,7 @@ def gap_to_optimum(
         frame_value_cost(baseline, config.valuation),
         bound.status,
         bound.solve_seconds,
+        total_cost(baseline, config.valuation),
     )
 
 

@@ -267,8 +267,13 @@ def bound(run_dir: Path) -> None:
     click.echo(f"optimum:   {gap.optimum:12.4f} $  (value cost: cash - storage left + unserved, valued)")
     click.echo(f"run:       {gap.run:12.4f} $")
     click.echo(f"baseline:  {gap.baseline:12.4f} $")
-    click.echo(f"gap:       {gap.gap:12.4f} $  ({gap.gap_pct:.2f}% of the optimum's magnitude)")
-    click.echo(f"captured:  {gap.captured_pct:11.1f} %  of the saving the optimum makes over the baseline")
+    click.echo(f"gap:       {gap.gap:12.4f} $  ({gap.gap_pct:.2f}% of the baseline's total cost)")
+    if gap.captured_pct is None:
+        click.echo(f"captured:  the optimum saves only ${gap.possible:.2f} over the baseline, too little to measure by")
+    else:
+        click.echo(
+            f"captured:  {gap.captured_pct:11.1f} %  of the ${gap.possible:.2f} the optimum saves over the baseline"
+        )
 
 
 @main.command()

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ets.bound import total_cost
 from ets.params import Params
 from ets.results import community_cost, peak_import_kw, per_household_cost
 from optimizer.valuation import Valuation
@@ -91,7 +92,7 @@ def summarize(
     base_h, opt_h = value_costs(baseline, valuation), value_costs(optimized, valuation)
     base["value_cost"], opt["value_cost"] = float(base_h.sum()), float(opt_h.sum())
     saving = base["value_cost"] - opt["value_cost"]
-    ref = base["grid_purchase_cost"] + base["fees"] + valuation.value_of_lost_load * base["unserved_kwh"]
+    ref = total_cost(baseline, valuation)
     base_cash, opt_cash = per_household_cost(baseline), per_household_cost(optimized)
     transfers = optimized.groupby("household_id", sort=False)["transfer"].sum()
     households = {
@@ -140,3 +141,15 @@ def network_kpis(metrics: pd.DataFrame) -> dict[str, float]:
         "rejected_messages": int(metrics["rejected"].sum()),
         "absent_household_steps": int(metrics["absent"].sum()),
     }
+
+
+def optimum_line(optimum: dict[str, object]) -> str:
+    """The run against the perfect-foresight optimum, in words."""
+    if optimum.get("status") != "optimal":
+        return f"not computed (solver status {optimum.get('status')})"
+    gap, pct, possible = (float(str(optimum[k])) for k in ("gap", "gap_pct", "possible_saving"))
+    captured = optimum.get("saving_captured_pct")
+    text = f"gap ${gap:.2f} ({pct:.2f}% of the baseline's total cost); "
+    if captured is None:
+        return text + f"it saves only ${possible:.2f} over the baseline, too little to measure the run by"
+    return text + f"the run captured {float(str(captured)):.1f}% of its ${possible:.2f} saving"

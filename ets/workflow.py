@@ -27,7 +27,7 @@ from ets.meters import MeterSeries
 from ets.params import Params
 from ets.results import read_csv, records_from_blocks, results_frame, write_csv
 from ets.setup import create_run, new_run_dir
-from ets.summary import summarize
+from ets.summary import optimum_line, summarize
 from optimizer.forecast_skill import skill_summary
 
 
@@ -166,9 +166,5 @@ def print_summary(summary: dict[str, object]) -> None:
     )
     optimum = summary["optimum"]
     assert isinstance(optimum, dict)
-    console.print(
-        f"perfect-foresight optimum: gap ${optimum['gap']:.2f} ({optimum['gap_pct']:.2f}% of its "
-        f"${abs(optimum['optimum_value_cost']):.2f}); the run captured {optimum['saving_captured_pct']:.1f}% "
-        "of the possible saving"
-    )
+    console.print(f"perfect-foresight optimum: {optimum_line(optimum)}")
     console.print(f"results: {summary['run_dir']}")

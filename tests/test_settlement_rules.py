@@ -134,3 +134,17 @@ def test_a_node_does_not_load_the_solver_or_a_dataframe_library() -> None:
 def test_results_csv_matches_the_ledger_with_corrections(persistence_run: Path) -> None:
     df = pd.read_csv(persistence_run / "optimized_results.csv")
     assert (df.groupby("step").size() == 5).all()
+
+
+def test_a_run_is_not_measured_against_an_optimum_that_saves_next_to_nothing() -> None:
+    """A short run whose optimum saves a cent over the baseline: no share of it is quoted (a tiny or
+    negative denominator gave "captured -198.7%"); the gap is a share of the baseline's total cost."""
+    from ets.bound import Gap
+    from ets.summary import optimum_line
+
+    tiny = Gap(optimum=-1.005, run=-0.97, baseline=-1.0, status="optimal", solve_seconds=0.1, reference=12.0)
+    assert tiny.captured_pct is None and tiny.gap_pct == pytest.approx(100 * 0.035 / 12.0)
+    assert "too little to measure the run by" in optimum_line(tiny.to_json())
+    real = Gap(optimum=-10.0, run=-9.0, baseline=0.0, status="optimal", solve_seconds=0.1, reference=12.0)
+    assert real.captured_pct == pytest.approx(90.0)
+    assert "captured 90.0% of its $10.00 saving" in optimum_line(real.to_json())

@@ -10,6 +10,7 @@ from string import Template
 from typing import Any
 
 from ets.report.figures import FigureSpec
+from ets.summary import optimum_line
 
 SAVING_TOLERANCE_USD = 1e-6
 
@@ -77,11 +78,7 @@ def extra(summary: dict[str, Any]) -> str:
     lines = []
     optimum = summary.get("optimum")
     if isinstance(optimum, dict) and optimum.get("status") == "optimal":
-        lines.append(
-            f"Perfect-foresight optimum: the run is ${float(optimum['gap']):.2f} "
-            f"({float(optimum['gap_pct']):.2f}%) from it and captured "
-            f"{float(optimum['saving_captured_pct']):.1f}% of the saving possible."
-        )
+        lines.append(f"Perfect-foresight optimum: {html.escape(optimum_line(optimum))}.")
     network = summary.get("network")
     if isinstance(network, dict):
         lines.append(

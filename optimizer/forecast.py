@@ -96,7 +96,9 @@ def profile_blend(past: Array, horizon: int, steps_per_day: int) -> Array:
     lead = np.arange(horizon)
     if np.count_nonzero(m == 0.0) >= SOLAR_ZERO_SHARE * m.size:
         weights = SOLAR_DAY_WEIGHT ** np.arange(days - 1, -1, -1, dtype=np.float64)
-        profile = weights @ m / weights.sum()
+        # elementwise, not a matrix product: BLAS kernels differ between machines (a container's, a
+        # host's), and every process must forecast the same bits
+        profile = np.add.reduce(weights[:, None] * m, axis=0) / weights.sum()
         recent = min(SOLAR_RECENT_STEPS, spd)
         expected = float(profile[spd - recent :].sum())
         ratio = float(m[-1, spd - recent :].sum()) / expected if expected > 1e-9 else 1.0

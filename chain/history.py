@@ -266,10 +266,6 @@ class History:
             self._enter(c)
         self._prune()
 
-    def apply(self, c: Correction) -> None:
-        self._enter(c)
-        self._prune()
-
     def _enter(self, c: Correction) -> None:
         i = self.index[c.household]
         self.unserved[i] += c.unserved - self.open_rows[c.step][i, _C["unserved"]]

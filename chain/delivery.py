@@ -186,15 +186,13 @@ def balance(
     room_kwh: tuple[float, float],
     *,
     pool: bool,
-    outside_p2p: float = 0.0,
 ) -> Balanced:
     """Stage 2: settle a batch of households of one step; ``room_kwh`` is the (import, export) room the
-    transformer leaves for the batch's grid flows, ``pool`` whether the balancing pool may net, and
-    ``outside_p2p`` what the step's other households (not settled now) bought from peers net (kWh): the
-    batch keeps selling them that, net."""
+    transformer leaves for the batch's grid flows, ``pool`` whether the balancing pool may net. Storage
+    that must not move (a household settled before) has a range of its output alone."""
     own = np.clip(storage.own, *storage.own_range)
     shared = np.clip(storage.shared, *storage.shared_range)
-    x = _keep_contracts(contract, consumption - production - own - shared, outside_p2p)
+    x = _keep_contracts(contract, consumption - production - own - shared)
     if pool:
         x = _pool(x)
     new_buy = pro_rata(x.short, max(room_kwh[0] - _sum(x.gb), 0.0))
@@ -207,11 +205,10 @@ def balance(
     return Balanced(x.gb + new_buy, x.gs + new_sell, pb, ps, own, shared, extra, short)
 
 
-def _keep_contracts(contract: Position, external: Array, outside_p2p: float) -> _Open:
+def _keep_contracts(contract: Position, external: Array) -> _Open:
     """Each household keeps its contracted purchases (P2P first) up to the ``external`` energy it needs, or
     its contracted sales up to what it has to spare; P2P contracts that lost one side are cut pro rata on
-    the other, so that the batch sells ``outside_p2p`` net to the households outside it. Energy a ring
-    relays (bought and sold at once) is passed on as contracted."""
+    the other. Energy a ring relays (bought and sold at once) is passed on as contracted."""
     relay = np.minimum(contract.p2p_buy, contract.p2p_sell)
     need, spare = np.maximum(external, 0.0), np.maximum(-external, 0.0)
     over = np.maximum(contract.p2p_buy - relay - need, 0.0)  # P2P purchases beyond the need
@@ -223,41 +220,16 @@ def _keep_contracts(contract: Position, external: Array, outside_p2p: float) -> 
     gs = np.clip(spare - (ps - relay), 0.0, contract.grid_sell)
     extra = np.maximum(spare - (ps - relay) - gs, 0.0)
     extra, short = extra + np.maximum(pb - relay - need, 0.0), short + np.maximum(ps - relay - spare, 0.0)
-    surplus = _sum(ps - relay) - _sum(pb - relay) - outside_p2p  # sold beyond what is bought, net
-    if abs(surplus) <= UNEVEN_KWH:
+    bought, sold = _sum(pb - relay), _sum(ps - relay)
+    if abs(bought - sold) <= UNEVEN_KWH:
         pass  # contracts as cleared: equal but for rounding
-    elif surplus > 0:
-        cut = pro_rata(ps - relay, surplus)
-        ps, extra = ps - cut, extra + cut
-        left = surplus - _sum(cut)  # the outside sells more than the batch buys: the batch takes it,
-        if left > UNEVEN_KWH:  # where it is short first
-            take = pro_rata(short, left)
-            pb, short, left = pb + take, short - take, max(left - _sum(take), 0.0)
-            take = pro_rata(gb, left)  # instead of what it was to import
-            pb, gb, left = pb + take, gb - take, max(left - _sum(take), 0.0)
-            take = _spread(contract.p2p_buy - relay, left)
-            pb, extra = pb + take, extra + take
-    else:
-        cut = pro_rata(pb - relay, -surplus)
+    elif bought > sold:
+        cut = pro_rata(pb - relay, bought - sold)
         pb, short = pb - cut, short + cut
-        left = -surplus - _sum(cut)  # the outside buys more than the batch sells: the batch delivers it,
-        if left > UNEVEN_KWH:  # from what it has to spare first
-            give = pro_rata(extra, left)
-            ps, extra, left = ps + give, extra - give, max(left - _sum(give), 0.0)
-            give = pro_rata(gs, left)  # instead of what it was to export
-            ps, gs, left = ps + give, gs - give, max(left - _sum(give), 0.0)
-            give = _spread(contract.p2p_sell - relay, left)
-            ps, short = ps + give, short + give
+    else:
+        cut = pro_rata(ps - relay, sold - bought)
+        ps, extra = ps - cut, extra + cut
     return _Open(gb, gs, pb, ps, short, extra)
-
-
-def _spread(weights: Array, amount: float) -> Array:
-    """``amount`` over the households in proportion to ``weights`` (evenly where they are all zero)."""
-    total = _sum(weights)
-    if total <= 0.0:
-        return np.full(weights.shape, amount / max(weights.size, 1))
-    out: Array = weights * (amount / total)
-    return out
 
 
 def _pool(x: _Open) -> _Open:

@@ -10,13 +10,13 @@ limits, and only then curtailed or unserved energy).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from chain.blocks import CORRECTION_NUMBERS, SETTLEMENT_NUMBERS, Correction, MarketPrices
+from chain.blocks import CORRECTION_NUMBERS, Correction, MarketPrices
 from chain.columns import COLUMN, SettlementTable
 from chain.delivery import Position, Storage, Units, absorb, balance, storage_range
 from chain.errors import ReplayError
@@ -51,6 +51,8 @@ class Planned:
 
     corrections: list[Correction]
     costs: list[float]
+    metered: frozenset[tuple[HouseholdId, int]]
+    """The (household, step) pairs the corrections settle against a meter; the others revise a row."""
 
 
 def _units(columns: BatteryColumns) -> Units:
@@ -73,6 +75,15 @@ def row_cost(rows: Rows, prices: MarketPrices) -> npt.NDArray[np.float64]:
         + rows[:, _C["transfer"]]
     )
     return out
+
+
+def _locked(
+    ranges: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]],
+    net: npt.NDArray[np.float64],
+    free: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """``ranges`` where ``free``; elsewhere the storage is held at ``net`` (what it already did)."""
+    return np.where(free, ranges[0], net), np.where(free, ranges[1], net)
 
 
 def _position(rows: Rows) -> Position:
@@ -169,12 +180,18 @@ class History:
 
     def plan_corrections(self, readings: Sequence[tuple[HouseholdId, MeterReading]]) -> Planned:
         """The corrections for ``readings`` (checked by ``check_readings``), step by step, and each
-        household's cost change; nothing changes. The households read for a step are balanced together."""
+        household's cost change; nothing changes.
+
+        Each step read is balanced again as a whole: the households read for it settle with their readings
+        and their storage as their controllers ran it; every other household of the step keeps its
+        production, consumption and storage as they stand (planned, or settled earlier) and may see its
+        trades and grid flows change (a correction that does not meter it)."""
         by_step: dict[int, list[tuple[int, MeterReading]]] = {}
         for household, r in readings:
             by_step.setdefault(r.step, []).append((self.index[household], r))
         costs = np.zeros(len(self.index))
         soc = self.settled_soc.copy()
+        ids = self.genesis.household_ids
         out: list[Correction] = []
         for step in sorted(by_step):
             batch = sorted(by_step[step], key=lambda x: x[0])
@@ -182,48 +199,50 @@ class History:
             rows = self.open_rows[step]
             new = self._settle(step, rows, idx, [r for _, r in batch], soc[idx])
             prices = self.steps[step].prices
-            costs[idx] += row_cost(new, prices) - row_cost(rows[idx], prices)
-            soc[idx, 0] = new[:, _C["soc_after"]]
-            soc[idx, 1] = new[:, _C["shared_soc_after"]]
-            ids = self.genesis.household_ids
-            out += [Correction(ids[i], step, *new[k, :_N].tolist()) for k, i in enumerate(idx.tolist())]
-        return Planned(out, costs.tolist())
+            costs += row_cost(new, prices) - row_cost(rows, prices)
+            soc[idx, 0] = new[idx, _C["soc_after"]]
+            soc[idx, 1] = new[idx, _C["shared_soc_after"]]
+            touched = np.any(new != rows, axis=1)
+            touched[idx] = True
+            out += [Correction(ids[i], step, *new[i, :_N].tolist()) for i in np.flatnonzero(touched).tolist()]
+        metered = frozenset((household, r.step) for household, r in readings)
+        return Planned(out, costs.tolist(), metered)
 
     def _settle(
         self, step: int, rows: Rows, idx: npt.NDArray[np.int64], readings: Sequence[MeterReading], soc: Rows
     ) -> Rows:
-        """The rows of households ``idx`` of ``step`` settled at delivery from their ``readings``, starting
-        from states of charge ``soc`` (own, shared)."""
+        """Every row of ``step`` settled at delivery: households ``idx`` from their ``readings``, starting
+        from states of charge ``soc`` (own, shared); the others with their figures and storage as they
+        stand."""
         record, dt, g = self.steps[step], self.genesis.dt_hours, self.genesis
-        own_units, shared_units = (_take(u, idx) for u in self.units)
+        own_units, shared_units = self.units
+        c = {
+            name: rows[:, _C[name]].copy() for name in ("production", "consumption", "soc_before", "shared_soc_before")
+        }
+        shared_net = rows[:, _C["shared_discharge"]] - rows[:, _C["shared_charge"]]
+        own_net = rows[:, _C["discharge"]] - rows[:, _C["charge"]] - shared_net
         storage = np.array([r.storage() for r in readings], dtype=np.float64).reshape(len(readings), 4)
-        production = np.array([r.production for r in readings], dtype=np.float64)
-        consumption = np.array([r.consumption for r in readings], dtype=np.float64)
-        others = np.ones(len(rows), dtype=bool)
-        others[idx] = False
-        room = (
-            record.import_kwh - float(np.add.reduce(rows[others, _C["grid_buy"]])),
-            record.export_kwh - float(np.add.reduce(rows[others, _C["grid_sell"]])),
-        )
+        own_net[idx], shared_net[idx] = storage[:, 1] - storage[:, 0], storage[:, 3] - storage[:, 2]
+        c["production"][idx] = [r.production for r in readings]
+        c["consumption"][idx] = [r.consumption for r in readings]
+        c["soc_before"][idx], c["shared_soc_before"][idx] = soc[:, 0], soc[:, 1]
+        free = np.zeros(len(rows), dtype=bool)
+        free[idx] = True
+        own_range = _locked(storage_range(own_units, c["soc_before"], dt), own_net, free)
+        shared_range = _locked(storage_range(shared_units, c["shared_soc_before"], dt), shared_net, free)
         b = balance(
-            Storage(
-                storage[:, 1] - storage[:, 0],
-                storage[:, 3] - storage[:, 2],
-                storage_range(own_units, soc[:, 0], dt),
-                storage_range(shared_units, soc[:, 1], dt),
-            ),
-            production,
-            consumption,
-            _position(rows[idx]),
-            room,
+            Storage(own_net, shared_net, own_range, shared_range),
+            c["production"],
+            c["consumption"],
+            _position(rows),
+            (record.import_kwh, record.export_kwh),
             pool=record.pool_open(g.p2p_fee_per_kwh),
-            outside_p2p=float(np.add.reduce(rows[others, _C["p2p_buy"]] - rows[others, _C["p2p_sell"]])),
         )
         shared_charge, shared_discharge = np.maximum(-b.shared, 0.0), np.maximum(b.shared, 0.0)
-        new = np.zeros((len(idx), len(SETTLEMENT_NUMBERS)))
+        new = np.zeros_like(rows)
         columns = {
-            "production": production,
-            "consumption": consumption,
+            "production": c["production"],
+            "consumption": c["consumption"],
             "grid_buy": b.grid_buy,
             "grid_sell": b.grid_sell,
             "p2p_buy": b.p2p_buy,
@@ -232,14 +251,16 @@ class History:
             "discharge": np.maximum(b.own, 0.0) + shared_discharge,
             "curtailed": b.curtailed,
             "unserved": b.unserved,
-            "soc_before": soc[:, 0],
-            "soc_after": own_units.soc_after(soc[:, 0], b.own),
+            "soc_before": c["soc_before"],
+            "soc_after": np.where(free, own_units.soc_after(c["soc_before"], b.own), rows[:, _C["soc_after"]]),
             "fees": (b.p2p_buy + b.p2p_sell) * (g.p2p_fee_per_kwh / 2.0) + shared_charge * g.community_fee_per_kwh,
             "shared_charge": shared_charge,
             "shared_discharge": shared_discharge,
-            "shared_soc_before": soc[:, 1],
-            "shared_soc_after": shared_units.soc_after(soc[:, 1], b.shared),
-            "transfer": rows[idx, _C["transfer"]],
+            "shared_soc_before": c["shared_soc_before"],
+            "shared_soc_after": np.where(
+                free, shared_units.soc_after(c["shared_soc_before"], b.shared), rows[:, _C["shared_soc_after"]]
+            ),
+            "transfer": rows[:, _C["transfer"]],
         }
         for name, values in columns.items():
             new[:, _C[name]] = values
@@ -255,21 +276,23 @@ class History:
             rows[self.index[c.household], :_N] = c.numbers()
         return out
 
-    def with_corrections(self, corrections: Sequence[Correction]) -> History:
-        """A copy of this history with ``corrections`` applied; this one is unchanged."""
+    def with_corrections(self, planned: Planned) -> History:
+        """A copy of this history with ``planned``'s corrections applied; this one is unchanged."""
         other = copy.deepcopy(self)
-        other.commit(corrections)
+        other.commit(planned.corrections, planned.metered)
         return other
 
-    def commit(self, corrections: Sequence[Correction]) -> None:
+    def commit(self, corrections: Sequence[Correction], metered: Collection[tuple[HouseholdId, int]]) -> None:
         for c in corrections:
-            self._enter(c)
+            self._enter(c, (c.household, c.step) in metered)
         self._prune()
 
-    def _enter(self, c: Correction) -> None:
+    def _enter(self, c: Correction, metered: bool) -> None:
         i = self.index[c.household]
         self.unserved[i] += c.unserved - self.open_rows[c.step][i, _C["unserved"]]
         self.open_rows[c.step][i, :_N] = c.numbers()
+        if not metered:
+            return
         self.metered_through[i] = c.step
         self.settled_soc[i] = (c.soc_after, c.shared_soc_after)
         if self.actual is not None:

@@ -20,6 +20,9 @@ MAX_METER_READINGS = 4096
 
 
 READING_STORAGE = ("charge", "discharge", "shared_charge", "shared_discharge")
+MAX_READING_KWH = 1e6
+"""Largest energy a meter reading may carry for one step (kWh): beyond any household, and far below what
+would overflow a bill (a finite reading of 1e308 kWh valued at the value of lost load would not be)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +54,9 @@ class MeterReading:
             codec.as_float(consumption, "meter.consumption"),
             *codec.as_floats(storage, READING_STORAGE, "meter"),
         )
-        if min(reading.production, reading.consumption, *reading.storage()) < 0:
-            raise DecodeError("meter reading: energies must be non-negative")
+        values = (reading.production, reading.consumption, *reading.storage())
+        if min(values) < 0 or max(values) > MAX_READING_KWH:
+            raise DecodeError(f"meter reading: energies must lie within [0, {MAX_READING_KWH:g}] kWh")
         return reading
 
 

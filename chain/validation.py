@@ -16,7 +16,7 @@ from chain.energy import TOLERANCE_KWH, community_problems, physics_flags, settl
 from chain.envelope import Envelope
 from chain.errors import ChainError, PeerError
 from chain.genesis import Genesis, HouseholdId
-from chain.history import History
+from chain.history import History, Planned
 from chain.merkle import merkle_root
 from chain.offers import Ack, Offer
 from chain.reading import ACKS, read_offer, read_signed
@@ -27,8 +27,9 @@ PRICE_TOLERANCE = 1e-9
 MONEY_TOLERANCE = 1e-9
 """Slack in money sums ($)."""
 
-TransferRule = Callable[[History, Sequence[float]], Sequence[float]]
-"""Closing transfers from the history and each household's bill so far."""
+TransferRule = Callable[[History, Sequence[float], Sequence[float]], Sequence[float]]
+"""Closing transfers from the history, each household's bill so far ($) and what it has stored at the
+end (own battery and community share, kWh)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,8 @@ class Validated:
     corrections: list[Correction]
     correction_costs: list[float]
     """What the corrections add to each household's bill (genesis order, $)."""
+    metered: frozenset[tuple[HouseholdId, int]]
+    """Which corrections settle a household's step against its meter (the others revise a row)."""
 
 
 def is_closing(block: Block, genesis: Genesis) -> bool:
@@ -90,14 +93,15 @@ def validate_block(
         corrections = block.decoded_corrections()
     except PeerError as exc:
         raise ChainError(h, f"bad settlement or correction: {exc}") from exc
-    correction_costs = _check_corrections(block, history, offers, corrections, genesis, state)
+    planned = _check_corrections(block, history, offers, corrections, genesis, state)
+    correction_costs = planned.costs
     soc = storage_for_step(state, corrections, history, block.step)
     if is_closing(block, genesis):
         rows = settlements.rows()
         _check_closing(block, rows, soc, genesis)
         wallets = [w - c for w, c in zip(state.wallet, correction_costs, strict=True)]
         if transfers is not None:
-            _check_transfers(h, rows, history.with_corrections(corrections), wallets, genesis, transfers)
+            _check_transfers(h, rows, history.with_corrections(planned), wallets, genesis, transfers)
         else:
             _check_transfers(h, rows, history, wallets, genesis, None)
     else:
@@ -106,12 +110,12 @@ def validate_block(
     if verify_offers:
         assert verifier is not None, "verifying offers needs a verifier"
         _check_acks(block, genesis, verifier, history)
-    return Validated(settlements, corrections, correction_costs)
+    return Validated(settlements, corrections, correction_costs, planned.metered)
 
 
 def apply_block(state: ChainState, history: History, env: Envelope, block: Block, v: Validated) -> ChainState:
     """The state after a block that ``validate_block`` accepted; ``history`` is updated in place."""
-    history.commit(v.corrections)
+    history.commit(v.corrections, v.metered)
     history.hashes.append(block_hash(env.payload))
     if block.step < history.genesis.steps:
         dt = history.genesis.dt_hours
@@ -139,7 +143,7 @@ def _check_corrections(
     corrections: list[Correction],
     genesis: Genesis,
     state: ChainState,
-) -> list[float]:
+) -> Planned:
     """The corrections must be what delivery balancing gives for the offers' meter readings, and every
     row they settle must keep the physics; each offer states the storage its own readings leave."""
     h = block.height
@@ -170,7 +174,7 @@ def _check_corrections(
     planned = history.plan_corrections(readings)
     if corrections != planned.corrections:
         raise ChainError(h, "corrections do not follow from the meter readings")
-    return planned.costs
+    return planned
 
 
 def _check_closing(
@@ -206,7 +210,8 @@ def _check_transfers(
     if rule is None:
         return
     bills = [genesis.initial_wallet - w for w in wallets]
-    for s, expected in zip(settlements, rule(history, bills), strict=True):
+    stored = [s.soc_after + s.shared_soc_after for s in settlements]
+    for s, expected in zip(settlements, rule(history, bills, stored), strict=True):
         if abs(s.transfer - expected) > MONEY_TOLERANCE:
             raise ChainError(h, f"{s.household}: closing transfer {s.transfer} where the rule gives {expected}")
 

@@ -155,8 +155,10 @@ class CoordinatorCore:
         else:
             self.last_outcome = None
             bills = [g.initial_wallet - w + c for w, c in zip(self.state.wallet, correction_costs, strict=True)]
-            history = self.history.with_corrections(corrections)
-            transfers = closing_transfers(self.settlement_rule, g, history, bills, self.market.config.valuation)
+            history = self.history.with_corrections(planned)
+            stored = [own + shared for own, shared in soc_now]
+            valuation = self.market.config.valuation
+            transfers = closing_transfers(self.settlement_rule, g, history, bills, valuation, stored)
             settlements = self._closing_settlements(transfers, soc_now)
             prices, capacity, trades, status, objective = MarketPrices(0.0, 0.0, 0.0), (0.0, 0.0), (), "closed", 0.0
         encoded = [s.encode() for s in settlements]

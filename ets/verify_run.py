@@ -60,8 +60,8 @@ def _checks(layout: RunLayout, genesis: Genesis, resolve: bool) -> tuple[Transfe
     rule = params.optimizer.settlement_rule
     valuation = market_config(params, genesis.dt_hours, genesis.horizon).valuation
 
-    def transfers(history: History, bills: Sequence[float]) -> list[float]:
-        return closing_transfers(rule, genesis, history, bills, valuation)
+    def transfers(history: History, bills: Sequence[float], stored: Sequence[float]) -> list[float]:
+        return closing_transfers(rule, genesis, history, bills, valuation, stored)
 
     return transfers, (Resolver(genesis, params) if resolve else None)
 

@@ -57,17 +57,24 @@ def baseline_bills(genesis: Genesis, history: History, valuation: Valuation) -> 
 
 
 def closing_transfers(
-    rule: str, genesis: Genesis, history: History, market_bills: Sequence[float], valuation: Valuation
+    rule: str,
+    genesis: Genesis,
+    history: History,
+    market_bills: Sequence[float],
+    valuation: Valuation,
+    stored: Sequence[float],
 ) -> list[float]:
     """Each household's transfer ($; positive pays) by ``rule``; they add up to zero. ``market_bills`` are
-    cash; ``history`` (corrected to the end) gives each household's unserved energy and final storage."""
+    cash, ``stored`` what each household has stored at the end (kWh: the closing block's storage);
+    ``history`` (corrected to the end) gives each household's unserved energy."""
     if rule == "market":
         return [0.0] * len(market_bills)
     if rule != "shared_saving":
         raise ValueError(f"unknown settlement rule {rule!r}; use one of {', '.join(SETTLEMENT_RULES)}")
     alone = np.array(baseline_bills(genesis, history, valuation))
-    stored = history.settled_soc.sum(axis=1)
-    market = valuation.cost(np.array(market_bills, dtype=np.float64), stored, history.unserved)
+    market = valuation.cost(
+        np.array(market_bills, dtype=np.float64), np.array(stored, dtype=np.float64), history.unserved
+    )
     share = float((alone - market).sum()) / len(market)
     transfers = alone - share - market
     transfers -= transfers.mean()  # exact budget balance despite rounding

@@ -11,7 +11,7 @@ and only the rest becomes unserved or curtailed energy).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -146,15 +146,20 @@ def execute_step(
         pool=False,
     )
     trades = trades_for(ids, plan.trades, done.p2p_sell, done.p2p_buy, plan.price)
-    return executed_flows(plan.production, plan.consumption, done), trades
+    flows = executed_flows(plan.production, plan.consumption, done)
+    if trades is not plan.trades:  # matched again from net positions: energy relayed on a ring nets out
+        sold, bought = trade_volumes(ids, trades)
+        flows = replace(flows, p2p_sell=sold, p2p_buy=bought)
+    return flows, list(trades)
 
 
-def trades_for(ids: Sequence[str], trades: Sequence[Trade], sell: Array, buy: Array, price: float) -> list[Trade]:
-    """``trades`` where they add up to each household's executed P2P volumes exactly; otherwise the volumes'
-    net positions matched seller to buyer again (volumes that execution had to change)."""
+def trades_for(ids: Sequence[str], trades: Sequence[Trade], sell: Array, buy: Array, price: float) -> Sequence[Trade]:
+    """``trades`` (the same object) where they add up to each household's executed P2P volumes exactly;
+    otherwise the volumes' net positions matched seller to buyer again (volumes that execution had to
+    change)."""
     sold, bought = trade_volumes(ids, trades)
     if np.array_equal(sold, sell) and np.array_equal(bought, buy):
-        return list(trades)
+        return trades
     net = sell - buy
     return match_trades(ids, np.maximum(net, 0.0), np.maximum(-net, 0.0), price)
 

@@ -164,3 +164,14 @@ def test_offer_rejects_bad_series() -> None:
         broken[6] = bad
         with pytest.raises(DecodeError):
             Offer.decode(codec.pack(broken))
+
+
+@pytest.mark.parametrize("value", [-1e-3, 1e7, 1e308])
+def test_a_meter_reading_out_of_physical_bounds_does_not_decode(value: float) -> None:
+    """A hostile reading of 1e308 kWh would overflow the closing transfers at the value of lost load."""
+    from chain.errors import DecodeError
+    from chain.offers import MeterReading
+
+    with pytest.raises(DecodeError, match="meter reading"):
+        MeterReading.from_fields([3, 0.5, value, 0.0, 0.0, 0.0, 0.0])
+    assert MeterReading.from_fields([3, 0.5, 0.25, 0.0, 0.0, 0.0, 0.0]).consumption == 0.25

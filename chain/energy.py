@@ -127,13 +127,21 @@ def _battery_rules(
 
 
 def community_problems(rows: npt.NDArray[np.float64], import_kwh: float, export_kwh: float) -> list[str]:
-    """How a whole step's rows (settlement numbers) break the community's rules: nothing unserved while
-    the transformer has import room left, nothing curtailed while it has export room left."""
+    """How a whole step's rows (settlement numbers) break the community's rules: P2P bought = sold, grid
+    import and export within the transformer's limits, nothing unserved while it has import room left,
+    nothing curtailed while it has export room left."""
     tol = TOLERANCE_KWH * max(1, len(rows))
-    bought, sold, unserved, curtailed = (
-        float(np.add.reduce(rows[:, COLUMN[name]])) for name in ("grid_buy", "grid_sell", "unserved", "curtailed")
+    names = ("grid_buy", "grid_sell", "unserved", "curtailed", "p2p_buy", "p2p_sell")
+    bought, sold, unserved, curtailed, p2p_bought, p2p_sold = (
+        float(np.add.reduce(rows[:, COLUMN[name]])) for name in names
     )
     problems = []
+    if abs(p2p_bought - p2p_sold) > tol:
+        problems.append(f"P2P bought {p2p_bought} != sold {p2p_sold}")
+    if bought > import_kwh + tol:
+        problems.append("grid import exceeds the transformer's import capacity")
+    if sold > export_kwh + tol:
+        problems.append("grid export exceeds the transformer's export capacity")
     if unserved > tol and bought < import_kwh - tol:
         problems.append(f"{unserved:.6g} kWh unserved while {import_kwh - bought:.6g} kWh of import room is left")
     if curtailed > tol and sold < export_kwh - tol:

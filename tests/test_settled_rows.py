@@ -108,20 +108,23 @@ def _tamper(c: Correction, kind: str) -> Correction:
     if kind == "unserved exceeds consumption":
         extra = c.consumption + 1.0 - c.unserved
         return r(c, unserved=c.consumption + 1.0, grid_sell=c.grid_sell + extra)
-    if kind == "unserved while":
-        return r(c, unserved=c.unserved + 0.01, grid_sell=c.grid_sell + 0.01)
+    if kind == "unserved while":  # balanced by as much curtailment (the export limit binds at noon)
+        return r(c, unserved=c.unserved + 0.01, curtailed=c.curtailed + 0.01)
     if kind == "curtailed while":  # a sale to the grid turned into curtailment: export room is left
         return r(c, curtailed=c.curtailed + 0.01, grid_sell=c.grid_sell - 0.01)
     if kind == "battery equation":
         return r(c, soc_after=c.soc_after + 0.5)
+    if kind == "P2P bought":  # the household's balance kept, the step's P2P not
+        return r(c, grid_buy=c.grid_buy + 0.2, p2p_sell=c.p2p_sell + 0.2)
     if kind == "energy balance":
         return r(c, grid_buy=c.grid_buy + 0.3)
-    if kind == "do not follow from the meter readings":
-        return r(c, grid_buy=c.grid_buy + 0.2, p2p_sell=c.p2p_sell + 0.2)
+    if kind == "do not follow from the meter readings":  # every rule of physics kept, a fee made up
+        return r(c, fees=c.fees + 0.01)
     raise AssertionError(kind)
 
 
 TAMPERINGS = (
+    "P2P bought",
     "curtailed exceeds production",
     "unserved exceeds consumption",
     "unserved while",

@@ -31,7 +31,7 @@ from ets.chaos.spec import Fault
 from ets.curve import CurveIdentity
 from ets.envvars import OPTION_VARIABLES
 from ets.layout import RunLayout
-from ets.sockets import configure
+from ets.sockets import configure, probe
 
 ENDPOINTS_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
@@ -291,6 +291,7 @@ def _watch(
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     configure(sub)
+    probe(sub)
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     if cluster.secure:
         key = SigningKey.load(cluster.layout.key("coordinator"))

@@ -17,6 +17,10 @@ RECEIVE_BATCH = 1_000
 PEER_QUEUE = 1_000
 """Frames a ROUTER queues per connection. An honest household has a few in flight (an offer, an ack, a
 hello); a flooding connection can pile up no more than this many, then it has to wait."""
+PROBE_INTERVAL_MS = 1_000
+"""How often a connecting socket pings the other end (ZMTP PING; the other end's I/O thread answers)."""
+PROBE_TIMEOUT_MS = 5_000
+"""A connection that has carried nothing, not even a PONG, this long after a PING is closed and dialled again."""
 
 
 def configure(sock: zmq.Socket[bytes], max_bytes: int = MAX_MESSAGE_BYTES, receive_queue: int = 10_000) -> None:
@@ -25,3 +29,18 @@ def configure(sock: zmq.Socket[bytes], max_bytes: int = MAX_MESSAGE_BYTES, recei
     sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
     sock.setsockopt(zmq.SNDHWM, 10_000)
     sock.setsockopt(zmq.RCVHWM, receive_queue)
+
+
+def probe(sock: zmq.Socket[bytes]) -> None:
+    """Make a connecting socket find out when its connection is dead, and dial again (before it connects).
+
+    Without this a connection whose other end vanished without a FIN or RST reaching this side (its host
+    torn down, a container's network removed with data still queued, a link cut while the other end
+    closed) stays open for ever on this side. A SUB never sends anything on its connection, so it would
+    wait for ever for a publisher that is gone, while a new one at the same address publishes to others.
+    ZMTP heartbeats ping the other end every ``PROBE_INTERVAL_MS``; with no traffic for
+    ``PROBE_TIMEOUT_MS`` after a ping the connection is closed and ZeroMQ connects again (resolving the
+    host name again). Only connecting sockets probe: a server never drops a paused client's connection.
+    """
+    sock.setsockopt(zmq.HEARTBEAT_IVL, PROBE_INTERVAL_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, PROBE_TIMEOUT_MS)

@@ -6,6 +6,10 @@
 * ROUTER of its own (the sync server): peers ask it for the blocks they missed, as the ZeroMQ Clone
   pattern's snapshot request; DEALER to some peers' sync servers for this node's own catch-up.
 
+Every socket that connects pings the other end (``ets.sockets.probe``): a connection whose other end
+vanished without closing it (a restarted coordinator's old host, a cut link) is closed and dialled again,
+so a SUB never waits for ever on a publisher that is gone.
+
 With a ``CurveIdentity`` the sockets it binds are CURVE servers admitting genesis keys only, and every
 connection is a CURVE client that knows the other end's key from genesis.
 Nothing else in the node touches ZeroMQ; frames are handed on undecoded with the socket they came from.
@@ -21,7 +25,7 @@ import zmq
 from chain.codec import MAX_MESSAGE_BYTES
 from chain.crypto import PublicKey
 from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import MAX_REQUEST_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure
+from ets.sockets import MAX_REQUEST_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure, probe
 
 
 class Source(Enum):
@@ -63,6 +67,8 @@ class NodeTransport:
         self.sync_server = self._socket(zmq.ROUTER, MAX_REQUEST_BYTES, PEER_QUEUE)
         self.sync_server.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.sync_client = self._socket(zmq.DEALER)
+        for sock in (self.dealer, self.sub, self.gossip_sub, self.sync_client):
+            probe(sock)  # a connection whose other end vanished is found out and dialled again
         for sock, endpoint in ((self.dealer, router), (self.sub, pub)):
             self._connect(sock, endpoint, coordinator_key)
         for sock, endpoint in ((self.gossip_pub, gossip_bind), (self.sync_server, sync_bind)):

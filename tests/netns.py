@@ -42,18 +42,36 @@ class Lab:
     def add_host(self, name: str) -> str:
         """A namespace for ``name`` wired to the bridge; returns its address."""
         index = len(self.hosts) + 1
-        ns = f"{self.prefix}{index}"
+        self.hosts[name] = f"{self.prefix}{index}"
+        self.addresses[name] = f"{self.subnet}.{index}"
+        self._wire(index)
+        return self.addresses[name]
+
+    def _wire(self, index: int) -> None:
+        ns, address = f"{self.prefix}{index}", f"{self.subnet}.{index}"
         inside, outside = f"{self.prefix}v{index}", f"{self.prefix}p{index}"
-        address = f"{self.subnet}.{index}"
         _ip("netns", "add", ns)
-        self.hosts[name] = ns
         _ip("-n", self.switch, "link", "add", outside, "type", "veth", "peer", "name", inside, "netns", ns)
         _ip("-n", self.switch, "link", "set", outside, "master", "br0", "up")
+        # The MAC follows from the address, as a container engine makes it, so that a host made again at
+        # the same address is reached at once by neighbours that still remember its old MAC.
+        mac = "02:42:" + ":".join(f"{int(octet):02x}" for octet in address.split("."))
+        _ip("-n", ns, "link", "set", inside, "address", mac)
         _ip("-n", ns, "addr", "add", f"{address}/24", "dev", inside)
         _ip("-n", ns, "link", "set", inside, "up")
         _ip("-n", ns, "link", "set", "lo", "up")
-        self.addresses[name] = address
-        return address
+
+    def replace(self, name: str) -> None:
+        """Tear ``name``'s host down and put a new one at the same address, as a container started again.
+
+        Its link is removed first, so nothing its old sockets still had to send (a FIN, an RST, queued
+        data) ever leaves: the other ends keep their connections to it open, half-open. Processes still
+        running in the old namespace lose their network; stop them first.
+        """
+        index = list(self.hosts).index(name) + 1
+        _ip("-n", self.switch, "link", "del", self._outside(name))
+        _ip("netns", "del", self.hosts[name])
+        self._wire(index)
 
     def command(self, name: str, argv: list[str]) -> list[str]:
         """``argv`` run inside ``name``'s namespace (``ip netns exec`` execs it: the pid stays the same)."""

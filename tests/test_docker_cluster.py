@@ -209,9 +209,11 @@ def _absent_steps(p: Project, hid: str) -> list[int]:
 
 @pytest.mark.xfail(
     run=False,
-    reason="known failure: a household cut off with `docker network disconnect`, connected again, then the "
-    "coordinator killed and restarted, hears the coordinator again but stores no block and offers nothing; "
-    "the coordinator waits the whole offer timeout (20 s) every step with it absent, past any CI budget",
+    reason="timing of the test, not of the cluster: the cut household is no longer stuck after the coordinator's "
+    "restart (a run got every household back, 11 identical ledgers and verify passing), but the restarted "
+    "coordinator's run can end within one health-check interval (10 s) and nothing watches before its kill, "
+    "so 'coordinator seen healthy' failed; a second run, watching meanwhile, never saw 3 absent steps of the "
+    "cut and paused households within 180 s (cause not established: the run may have ended first)",
 )
 def test_the_compose_cluster_survives_the_engines_faults(project: Project, tmp_path: Path) -> None:
     hids = Genesis.load(project.file.parent / "run" / "genesis.json").household_ids

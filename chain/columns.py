@@ -52,11 +52,20 @@ class SettlementTable:
 
     def costs(self, prices: MarketPrices) -> FloatArray:
         """What each household pays for the step ($; ``Settlement.cost`` of every row)."""
-        c = self.column
-        return (
-            c("grid_buy") * prices.grid_buy
-            - c("grid_sell") * prices.grid_sell
-            + (c("p2p_buy") - c("p2p_sell")) * prices.p2p
-            + c("fees")
-            + c("transfer")
-        )
+        return row_costs(self.numbers, prices)
+
+
+def row_costs(numbers: FloatArray, prices: MarketPrices) -> FloatArray:
+    """What each row of settlement numbers (``SETTLEMENT_NUMBERS`` order) pays for its step ($)."""
+
+    def c(name: str) -> FloatArray:
+        return numbers[:, COLUMN[name]]
+
+    out: FloatArray = (
+        c("grid_buy") * prices.grid_buy
+        - c("grid_sell") * prices.grid_sell
+        + (c("p2p_buy") - c("p2p_sell")) * prices.p2p
+        + c("fees")
+        + c("transfer")
+    )
+    return out

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from chain.blocks import CORRECTION_NUMBERS, Correction, MarketPrices
-from chain.columns import COLUMN, SettlementTable
+from chain.columns import COLUMN, SettlementTable, row_costs
 from chain.delivery import Position, Storage, Units, absorb, balance, storage_range
 from chain.errors import ReplayError
 from chain.genesis import BatteryColumns, Genesis, HouseholdId
@@ -63,18 +63,6 @@ def _take(units: Units, idx: npt.NDArray[np.int64]) -> Units:
     return Units(
         units.capacity_kwh[idx], units.max_power_kw[idx], units.charge_efficiency[idx], units.discharge_efficiency[idx]
     )
-
-
-def row_cost(rows: Rows, prices: MarketPrices) -> npt.NDArray[np.float64]:
-    """What each row pays for its step ($), as ``Settlement.cost``."""
-    out: npt.NDArray[np.float64] = (
-        rows[:, _C["grid_buy"]] * prices.grid_buy
-        - rows[:, _C["grid_sell"]] * prices.grid_sell
-        + (rows[:, _C["p2p_buy"]] - rows[:, _C["p2p_sell"]]) * prices.p2p
-        + rows[:, _C["fees"]]
-        + rows[:, _C["transfer"]]
-    )
-    return out
 
 
 def _locked(
@@ -199,7 +187,7 @@ class History:
             rows = self.open_rows[step]
             new = self._settle(step, rows, idx, [r for _, r in batch], soc[idx])
             prices = self.steps[step].prices
-            costs += row_cost(new, prices) - row_cost(rows, prices)
+            costs += row_costs(new, prices) - row_costs(rows, prices)
             soc[idx, 0] = new[idx, _C["soc_after"]]
             soc[idx, 1] = new[idx, _C["shared_soc_after"]]
             touched = np.any(new != rows, axis=1)

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from chain.blocks import Settlement, Trade
-from chain.delivery import Balanced, Position, balance
+from chain.delivery import Balanced, Position, Units, balance, storage_range
 from chain.delivery import Storage as Stored
 from optimizer.clearing import Schedule
-from optimizer.flows import Array, Flows, Storage
+from optimizer.flows import Array, Batteries, Flows, Storage
 
 DUST_KWH = 1e-7
 """Net P2P positions smaller than this are not traded (kWh)."""
@@ -88,12 +88,14 @@ def schedule_trades(ids: Sequence[str], schedule: Schedule, price: float, min_tr
 
 
 def delivery_storage(storage: Storage, own: Array, shared: Array, soc: Array, shared_soc: Array, dt: float) -> Stored:
-    """Storage net outputs (discharge - charge, kWh) with what each unit can do from its state of charge."""
+    """Storage net outputs (discharge - charge, kWh) with what each unit can do from its state of charge
+    (``chain.delivery.storage_range``, the rule nodes and ``verify`` apply)."""
+
+    def units(b: Batteries) -> Units:
+        return Units(b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency)
+
     return Stored(
-        own,
-        shared,
-        (-storage.own.charge_room(soc, dt), storage.own.discharge_room(soc, dt)),
-        (-storage.shared.charge_room(shared_soc, dt), storage.shared.discharge_room(shared_soc, dt)),
+        own, shared, storage_range(units(storage.own), soc, dt), storage_range(units(storage.shared), shared_soc, dt)
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,16 +19,17 @@ from chain.energy import TOLERANCE_KWH
 from chain.errors import ChainError, EtsError, InputError
 from chain.finality import finality
 from chain.genesis import Genesis
-from chain.history import History
 from chain.ledger import read_records
 from chain.validation import TransferRule
 from chain.verify import BlockCheck, verify_records
 from ets.layout import RunLayout
-from ets.market_setup import market_config
+from ets.outcome import COMPLETE, WITH_FAULTS
 from ets.params import Params
+from ets.recover import transfer_rule
 from ets.resolve import Resolver
 from ets.results import read_csv, records_from_blocks, results_frame
-from optimizer.fairness import closing_transfers
+from ets.tables import checked_numbers, read_columns, where
+from ets.workflow import PreparedRun, baseline_frame, grid_capacity_frame, load_prepared, run_summary
 
 MONEY_TOLERANCE = 1e-7
 """$ slack in money checks (floating point)."""
@@ -57,13 +61,7 @@ def verify_path(path: Path, *, resolve: bool = False, workers: int | None = None
 
 def _checks(layout: RunLayout, genesis: Genesis, resolve: bool) -> tuple[TransferRule, BlockCheck | None]:
     params = Params.load(layout.params)
-    rule = params.optimizer.settlement_rule
-    valuation = market_config(params, genesis.dt_hours, genesis.horizon).valuation
-
-    def transfers(history: History, bills: Sequence[float], stored: Sequence[float]) -> list[float]:
-        return closing_transfers(rule, genesis, history, bills, valuation, stored)
-
-    return transfers, (Resolver(genesis, params) if resolve else None)
+    return transfer_rule(params, genesis), (Resolver(genesis, params) if resolve else None)
 
 
 def verify_ledger_file(path: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
@@ -83,26 +81,55 @@ def verify_ledger_file(path: Path, *, resolve: bool = False, workers: int | None
 
 
 def verify_run(run_dir: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
+    """Every claim of a run directory, decided from genesis and the ledgers present (never from
+    ``run.json``): ledgers, both CSVs, ``params.json``, ``grid_capacity.csv``, ``network_metrics.csv`` and
+    ``summary.json``, each recomputed and compared."""
     layout = RunLayout(Path(run_dir))
     if not layout.genesis.exists():
         raise InputError(f"{run_dir}: not a run directory (no genesis.json)")
     genesis = Genesis.load(layout.genesis)
     report = VerifyReport()
-    kind = layout.kind()
-    if kind == "baseline":
-        report.notes.append("a baseline run has no ledger: only its CSV was checked")
-        report.rows_checked += check_csv(layout.root / "baseline_results.csv", genesis)
+    check_params(layout, genesis)
+    prepared = load_prepared(layout.root)
+    if _baseline_only(layout):
+        report.rows_checked += _check_inputs(layout, prepared)
+        report.notes.append(
+            "no ledger and no market results: a baseline run (`ets baseline`); its CSV, grid_capacity.csv and "
+            "params.json were checked"
+        )
         return report
     transfers, extra = _checks(layout, genesis, resolve)
     reference = _verify_ledger(layout.coordinator_ledger, genesis, report, transfers, extra=extra, workers=workers)
     report.finality = finality(reference.blocks).to_json()
-    node_ledgers = [p for p in sorted(layout.ledgers.glob("*.ledger")) if p != layout.coordinator_ledger]
-    if kind == "cluster":
+    _check_node_ledgers(layout, genesis, reference, report)
+    optimized = layout.root / "optimized_results.csv"
+    report.rows_checked += _check_inputs(layout, prepared)
+    report.rows_checked += _check_csv_file(optimized, genesis)
+    expected = results_frame(records_from_blocks(reference.blocks, genesis), genesis)
+    compare_frames(_read_csv(optimized), expected, optimized)
+    metrics = check_metrics(layout, genesis, reference.blocks)
+    check_summary(layout, prepared, reference.blocks, metrics)
+    return report
+
+
+def _baseline_only(layout: RunLayout) -> bool:
+    """A run directory with no ledger, no market results, no summary and no metrics: what `ets baseline`
+    leaves. Any one of them makes it a market run, checked as one."""
+    ledgers = list(layout.ledgers.glob("*.ledger*")) if layout.ledgers.is_dir() else []
+    market = (layout.root / name for name in ("optimized_results.csv", "summary.json", "network_metrics.csv"))
+    return not ledgers and not any(p.exists() for p in market)
+
+
+def _check_node_ledgers(layout: RunLayout, genesis: Genesis, reference: _Reference, report: VerifyReport) -> None:
+    """A cluster run (any node ledger, or the coordinator's network metrics) must have every household's
+    ledger, each equal to the coordinator's."""
+    node_ledgers = [layout.ledger(h) for h in genesis.household_ids if layout.ledger(h).exists()]
+    if node_ledgers or layout.metrics.exists():
         missing = sorted(set(genesis.household_ids) - {p.stem for p in node_ledgers})
         if missing:
             raise VerifyError(f"{layout.ledgers}: no ledger for household(s) {', '.join(missing)}")
     else:
-        report.notes.append(f"this {kind} run has only the coordinator's ledger")
+        report.notes.append("no node ledger and no network metrics (an in-process run): the coordinator's ledger")
     for path in node_ledgers:
         records = _read(path)
         for height, (mine, theirs) in enumerate(zip(records, reference.records, strict=False)):
@@ -114,15 +141,157 @@ def verify_run(run_dir: Path, *, resolve: bool = False, workers: int | None = No
                 f"the coordinator's ledger {len(reference.records)}"
             )
         report.ledgers += 1
-    optimized = layout.root / "optimized_results.csv"
+
+
+def check_params(layout: RunLayout, genesis: Genesis) -> Params:
+    """``params.json`` must be the parameters genesis was made with (its ``params_hash``)."""
+    params = Params.load(layout.params)
+    if params.digest() != genesis.params_hash:
+        raise VerifyError(
+            f"{layout.params}: parameters differ from the ones genesis was made with (params_hash "
+            f"{genesis.params_hash.hex()[:16]}..., these {params.digest().hex()[:16]}...)"
+        )
+    return params
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return read_csv(path)
+    except InputError as exc:
+        raise VerifyError(str(exc)) from None
+
+
+def _check_csv_file(path: Path, genesis: Genesis) -> int:
+    if not path.exists():
+        raise VerifyError(f"{path}: missing")
+    return check_csv(path, genesis)
+
+
+def _check_inputs(layout: RunLayout, prepared: PreparedRun) -> int:
+    """``grid_capacity.csv`` and ``baseline_results.csv`` recomputed from genesis, the parameters and the
+    data as run setup made them, and compared; returns the baseline rows checked."""
+    grid_path = layout.root / "grid_capacity.csv"
+    if not grid_path.exists():
+        raise VerifyError(f"{grid_path}: missing")
+    try:
+        grid = pd.read_csv(grid_path)
+    except (ValueError, OSError) as exc:
+        raise VerifyError(f"{grid_path}: cannot read: {exc}") from None
+    compare_frames(
+        grid, grid_capacity_frame(prepared.genesis, prepared.grid), grid_path, "recomputed from the parameters:"
+    )
     baseline = layout.root / "baseline_results.csv"
-    for path in (baseline, optimized):
-        if not path.exists():
-            raise VerifyError(f"{path}: missing")
-        report.rows_checked += check_csv(path, genesis)
-    expected = results_frame(records_from_blocks(reference.blocks, genesis), genesis)
-    compare_frames(read_csv(optimized), expected, optimized)
-    return report
+    rows = _check_csv_file(baseline, prepared.genesis)
+    compare_frames(_read_csv(baseline), baseline_frame(prepared), baseline, "the baseline recomputed from the data:")
+    return rows
+
+
+METRIC_COLUMNS = (
+    "step",
+    "latency_ms",
+    "solve_ms",
+    "offers",
+    "absent",
+    "bytes_in",
+    "bytes_out",
+    "block_bytes",
+    "rejected",
+)
+"""``network_metrics.csv``: one row per step the coordinator sealed (the closing block's too)."""
+
+
+def check_metrics(layout: RunLayout, genesis: Genesis, blocks: Sequence[Block]) -> pd.DataFrame | None:
+    """The coordinator's metrics, well formed, one row per block, absent counts as the blocks record."""
+    path = layout.metrics
+    if not path.exists():
+        return None
+    try:
+        df = read_columns(path, METRIC_COLUMNS)
+        for column in METRIC_COLUMNS:
+            checked_numbers(df, column, path, whole=column not in ("latency_ms", "solve_ms"))
+    except InputError as exc:
+        raise VerifyError(str(exc)) from None
+    by_step = {b.step: b for b in blocks}
+    seen: set[int] = set()
+    for i, (step, absent) in enumerate(zip(df["step"].astype(int), df["absent"].astype(int), strict=True)):
+        if step in seen or step not in by_step:
+            problem = "appears twice" if step in seen else "has no block in the ledger"
+            raise VerifyError(f"{path}: {where(path, i)}: step {step} {problem}")
+        seen.add(step)
+        if absent != len(by_step[step].absent):
+            raise VerifyError(
+                f"{path}: {where(path, i)}: step {step}: {absent} absent, the ledger's block records "
+                f"{len(by_step[step].absent)}"
+            )
+    missing = sorted(set(by_step) - seen)
+    if missing:
+        raise VerifyError(f"{path}: no row for step {missing[0]} (the ledger has its block)")
+    return df
+
+
+def check_summary(
+    layout: RunLayout, prepared: PreparedRun, blocks: Sequence[Block], metrics: pd.DataFrame | None
+) -> None:
+    """``summary.json`` computed again from the CSVs, the ledger's blocks and the metrics, as the run wrote
+    it; the first claim that differs is named."""
+    path = layout.root / "summary.json"
+    if not path.exists():
+        raise VerifyError(f"{path}: missing")
+    try:
+        claimed = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise VerifyError(f"{path}: cannot read: {exc}") from None
+    if not isinstance(claimed, dict):
+        raise VerifyError(f"{path}: not a run summary")
+    baseline = _read_csv(layout.root / "baseline_results.csv")
+    optimized = _read_csv(layout.root / "optimized_results.csv")
+    expected = run_summary(prepared, baseline, optimized, blocks, metrics)
+    expected.update(blocks=len(blocks), blocks_expected=prepared.genesis.steps + 1)
+    status = {k: claimed.pop(k, None) for k in ("status", "ledger", "faults", "run_dir")}
+    compare_claims(claimed, expected, path)
+    _check_status(status, path, layout)
+
+
+def _check_status(status: dict[str, Any], path: Path, layout: RunLayout) -> None:
+    if status["status"] not in (COMPLETE, WITH_FAULTS):
+        raise VerifyError(f"{path}: key 'status' is {status['status']!r}; the ledger is complete")
+    faults = status["faults"]
+    if not isinstance(faults, list) or (status["status"] == COMPLETE and faults):
+        raise VerifyError(f"{path}: key 'faults' is {faults!r} for status {status['status']!r}")
+    ledger = status["ledger"]
+    if not isinstance(ledger, str) or not ledger.startswith("ledgers/") or not (layout.root / ledger).is_file():
+        raise VerifyError(f"{path}: key 'ledger' is {ledger!r}, not a ledger of the run")
+
+
+IGNORED_CLAIMS = frozenset({"solve_seconds"})
+"""Keys that measure the verifying machine rather than the run."""
+
+
+def compare_claims(claimed: Any, expected: Any, path: Path, key: str = "") -> None:
+    """``claimed`` must say what ``expected`` says: the same keys, numbers within 1e-6 (relative and
+    absolute), the rest equal. Raises ``VerifyError`` naming the first key that differs."""
+    name = key or "(top level)"
+    if isinstance(expected, dict):
+        if not isinstance(claimed, dict):
+            raise VerifyError(f"{path}: key {name!r} is {claimed!r}, recomputed an object")
+        for k in sorted(set(claimed) | set(expected)):
+            sub = f"{key}.{k}" if key else str(k)
+            if k in IGNORED_CLAIMS:
+                continue
+            if k not in expected:
+                raise VerifyError(f"{path}: key {sub!r} is not something the run computes")
+            if k not in claimed:
+                raise VerifyError(f"{path}: key {sub!r} is missing (recomputed {expected[k]!r})")
+            compare_claims(claimed[k], expected[k], path, sub)
+        return
+    numbers = (int, float)
+    if isinstance(expected, numbers) and not isinstance(expected, bool):
+        same = isinstance(claimed, numbers) and not isinstance(claimed, bool)
+        if same and math.isclose(float(claimed), float(expected), rel_tol=1e-6, abs_tol=1e-6):
+            return
+    elif claimed == expected:
+        return
+    raise VerifyError(f"{path}: key {name!r} is {claimed!r}, recomputed {expected!r}")
 
 
 @dataclass
@@ -203,7 +372,7 @@ ENERGY_COLUMNS = (
 
 def check_csv(path: Path, genesis: Genesis) -> int:
     """Every balance of a result CSV, from the CSV alone; raises ``VerifyError`` naming the first bad row."""
-    df = read_csv(path)
+    df = _read_csv(path)
     if df.empty:
         raise VerifyError(f"{path}: no rows")
     rows = _Rows(df, path)
@@ -287,11 +456,18 @@ def _check_community(df: pd.DataFrame, path: Path) -> None:
         )
 
 
-def compare_frames(actual: pd.DataFrame, expected: pd.DataFrame, path: Path) -> None:
-    """The CSV must say what the ledger says (to 1e-9)."""
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def compare_frames(actual: pd.DataFrame, expected: pd.DataFrame, path: Path, source: str = "the ledger says") -> None:
+    """The CSV must say what ``source`` (the ledger, or a recomputation) says (to 1e-9)."""
     if len(actual) != len(expected):
-        raise VerifyError(f"{path}: has {len(actual)} rows, the ledger implies {len(expected)}")
+        raise VerifyError(f"{path}: has {len(actual)} rows, {source} {len(expected)}")
     for col in expected.columns:
+        if col not in actual.columns:
+            raise VerifyError(f"{path}: no column {col!r}")
         a, e = actual[col], expected[col]
         if not (is_numeric_dtype(e) and is_numeric_dtype(a)):
             bad = a.astype(str).to_numpy() != e.astype(str).to_numpy()
@@ -300,5 +476,6 @@ def compare_frames(actual: pd.DataFrame, expected: pd.DataFrame, path: Path) -> 
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise VerifyError(
-                f"{path}: row {i} (line {i + 2}): column {col!r} is {a.iloc[i]!r}, the ledger says {e.iloc[i]!r}"
+                f"{path}: row {i} (line {i + 2}): column {col!r} is {_plain(a.iloc[i])!r}, {source} "
+                f"{_plain(e.iloc[i])!r}"
             )

@@ -66,5 +66,7 @@ class RunLayout:
     def kind(self) -> str:
         """How the run was made: cluster, in-process or baseline (cluster for runs without run.json). For
         people and messages only: ``ets verify`` never reads it."""
-        path = self.root / "run.json"
-        return str(json.loads(path.read_text()).get("kind", "cluster")) if path.exists() else "cluster"
+        try:
+            return str(json.loads((self.root / "run.json").read_text()).get("kind", "cluster"))
+        except (OSError, ValueError, AttributeError):
+            return "cluster"

@@ -188,8 +188,10 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
         sys.exit(130)
     except ClusterError as exc:
         failure = exc
-    _end_of_run(prepared.run_dir, failure, quiet)
+    code = _end_of_run(prepared.run_dir, failure, quiet)
     _finish_live(session, quiet)
+    if code:
+        sys.exit(code)
 
 
 def _results_after_interrupt(run_dir: Path) -> None:
@@ -204,20 +206,21 @@ def _results_after_interrupt(run_dir: Path) -> None:
     click.echo(f"interrupted: every process was stopped; the partial run is in {run_dir}{status}", err=True)
 
 
-def _end_of_run(run_dir: Path, failure: EtsError | None, quiet: bool) -> None:
-    """Results from the best ledger, then the failure if any; exits with the outcome's status unless it is
-    complete."""
+def _end_of_run(run_dir: Path, failure: EtsError | None, quiet: bool) -> int:
+    """Results from the best ledger, then the failure if any; returns the outcome's exit status."""
     from ets.outcome import EXIT_STATUS, write_results
 
-    summary = write_results(run_dir, faults=[str(failure)] if failure is not None else [], quiet=quiet)
+    try:
+        summary = write_results(run_dir, faults=[str(failure)] if failure is not None else [], quiet=quiet)
+    finally:
+        if failure is not None:
+            click.echo(f"error: {failure}", err=True)
     status = str(summary["status"])
-    if failure is not None:
-        click.echo(f"error: {failure}", err=True)
     if EXIT_STATUS[status]:
         click.echo(
             f"{status}: results in {run_dir}" if status != "failed" else f"failed: no results ({run_dir})", err=True
         )
-        sys.exit(EXIT_STATUS[status])
+    return EXIT_STATUS[status]
 
 
 @main.command()
@@ -311,6 +314,8 @@ def bound(run_dir: Path) -> None:
     layout = RunLayout(run_dir)
     for needed in ("genesis.json", "params.json", "baseline_results.csv", "optimized_results.csv"):
         if not (run_dir / needed).is_file():
+            if layout.coordinator_ledger.exists() or any(layout.ledgers.glob("*.ledger")):
+                raise InputError(f"{run_dir}: no {needed}; `ets results {run_dir}` writes it from the run's ledgers")
             made_by = {"baseline": " (a run of `ets baseline`, which has no market results)"}.get(layout.kind(), "")
             raise InputError(f"{run_dir}: no {needed}{made_by}; `ets bound` needs a run of `ets run` or `ets simulate`")
     gap = gap_of_run(run_dir)

@@ -36,30 +36,45 @@ class Scan:
 
 def scan(data: bytes, path: Path | str = "ledger") -> Scan:
     """Parse ledger bytes. Raises ``LedgerCorrupt`` for anything but a torn tail."""
+    result, damage = _scan(data, path)
+    if damage is not None:
+        raise damage
+    return result
+
+
+def salvage(data: bytes, path: Path | str = "ledger") -> tuple[Scan, LedgerCorrupt | None]:
+    """The well-formed records before the first damage (a torn tail or any other), and the damage other
+    than a torn tail, if any (for recovering what a damaged ledger still holds; nothing is changed)."""
+    return _scan(data, path)
+
+
+def _scan(data: bytes, path: Path | str) -> tuple[Scan, LedgerCorrupt | None]:
     if len(data) < len(MAGIC):
         if MAGIC.startswith(data):
-            return Scan([], 0, torn=len(data) > 0)
-        raise LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
+            return Scan([], 0, torn=len(data) > 0), None
+        return Scan([], 0, torn=False), LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
     if data[: len(MAGIC)] != MAGIC:
-        raise LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
+        return Scan([], 0, torn=False), LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
     records: list[bytes] = []
     pos = len(MAGIC)
     while pos < len(data):
         height = len(records)
         if pos + _HEADER.size > len(data):
-            return Scan(records, pos, torn=True)
+            return Scan(records, pos, torn=True), None
         length, crc = _HEADER.unpack_from(data, pos)
         if length == 0 or length > MAX_MESSAGE_BYTES:
-            raise LedgerCorrupt(height, f"{path}: record length {length} is out of range")
+            return Scan(records, pos, torn=False), LedgerCorrupt(
+                height, f"{path}: record length {length} is out of range"
+            )
         end = pos + _HEADER.size + length
         if end > len(data):
-            return Scan(records, pos, torn=True)
+            return Scan(records, pos, torn=True), None
         payload = data[pos + _HEADER.size : end]
         if zlib.crc32(payload) != crc:
-            raise LedgerCorrupt(height, f"{path}: checksum mismatch")
+            return Scan(records, pos, torn=False), LedgerCorrupt(height, f"{path}: checksum mismatch")
         records.append(payload)
         pos = end
-    return Scan(records, pos, torn=False)
+    return Scan(records, pos, torn=False), None
 
 
 def read_records(path: Path) -> list[bytes]:

@@ -104,6 +104,7 @@ class Coordinator:
         self.byes: set[HouseholdId] = set()
         self.drops = Drops(log, self.params.network.max_bad_frames)
         self.metrics: list[StepMetrics] = []
+        self._metrics_written = 0
         self.stopping = False
         self._started = False
         self._beacons = 0
@@ -260,6 +261,7 @@ class Coordinator:
                 self.rejected - rejected0,
             )
         )
+        self._write_metrics()
 
     def collect_offers(self, transport: CoordinatorTransport, step: int) -> OfferBox:
         """Open ``step`` and gather offers until every live household offered or the deadline passed.
@@ -354,15 +356,20 @@ class Coordinator:
             self.ledger.close()
 
     def _write_metrics(self) -> None:
+        """Append the steps' metrics not written yet to the metrics file (its header only when the file is
+        new or empty), flushed: a restarted coordinator adds its steps to the ones before, and a kill loses
+        none that were sealed."""
         path = self.config.metrics_file
-        if path is None or not self.metrics:
+        if path is None or self._metrics_written >= len(self.metrics):
             return
         names = list(StepMetrics.__dataclass_fields__)
-        with path.open("w", newline="") as f:
+        with path.open("a", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(names)
-            for m in self.metrics:
+            if f.tell() == 0:
+                writer.writerow(names)
+            for m in self.metrics[self._metrics_written :]:
                 writer.writerow([getattr(m, n) for n in names])
+        self._metrics_written = len(self.metrics)
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True

@@ -99,11 +99,14 @@ def gap_to_optimum(
     baseline: pd.DataFrame,
     grid: GridSeries | None = None,
     data: HouseholdData | None = None,
+    steps: int | None = None,
 ) -> Gap:
-    """The gap; ``grid`` and ``data`` are computed from the parameters unless the caller has them."""
+    """The gap; ``grid`` and ``data`` are computed from the parameters unless the caller has them. Over the
+    first ``steps`` steps (a run that ended early: the steps it sealed), all of the run's by default."""
+    steps = genesis.steps if steps is None else steps
     production, consumption = run_window(genesis, data or run_data(genesis, params))
+    production, consumption = production[:, :steps], consumption[:, :steps]
     grid = grid or grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
-    steps = genesis.steps
     config = market_config(params, genesis.dt_hours, genesis.horizon)
     storage = storage_of(genesis)
     bound = perfect_foresight(
@@ -132,9 +135,11 @@ def gap_to_optimum(
 
 
 def gap_of_run(run_dir: Path) -> Gap:
+    """The gap of a run directory's results: over the steps its optimized results cover."""
     layout = RunLayout(Path(run_dir))
     genesis = Genesis.load(layout.genesis)
     params = Params.load(layout.params)
-    return gap_to_optimum(
-        genesis, params, read_csv(layout.root / "optimized_results.csv"), read_csv(layout.root / "baseline_results.csv")
-    )
+    optimized = read_csv(layout.root / "optimized_results.csv")
+    baseline = read_csv(layout.root / "baseline_results.csv")
+    steps = int(optimized["step"].nunique())
+    return gap_to_optimum(genesis, params, optimized, baseline[baseline["step"] < steps], steps=steps)

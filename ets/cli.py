@@ -156,11 +156,14 @@ CHAOS_EXAMPLE = "kill:h03@20,pause:h05@30-40,kill:coordinator@50"
 )
 @_fail_cleanly
 def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **options: Any) -> None:
-    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
+    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline.
+
+    Whatever happens, the results are written from the best ledger the run left (see `ets results`);
+    exit status 0 complete, 3 completed with faults, 1 incomplete or failed, 130 interrupted."""
     from ets.chaos.spec import Action, parse_chaos
-    from ets.launcher import run_cluster
+    from ets.launcher import ClusterError, run_cluster
     from ets.setup import run_household_ids
-    from ets.workflow import blocks_from_ledger, finish_run, prepare_run
+    from ets.workflow import prepare_run
 
     params = load_params(**options)
     faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps) if chaos.strip() else ()
@@ -168,6 +171,7 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
         raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
     prepared = prepare_run(params, results, "cluster")
     session = _live_session(live, prepared)
+    failure: ClusterError | None = None
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
             run_cluster(
@@ -180,10 +184,61 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
                 on_idle=session.idle if session is not None else None,
             )
     except KeyboardInterrupt:
-        click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
+        _results_after_interrupt(prepared.run_dir)
         sys.exit(130)
-    finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    except ClusterError as exc:
+        failure = exc
+    code = _end_of_run(prepared.run_dir, failure, quiet)
     _finish_live(session, quiet)
+    if code:
+        sys.exit(code)
+
+
+def _results_after_interrupt(run_dir: Path) -> None:
+    """What results an interrupted run has, written quietly; the interruption is what is reported."""
+    from ets.outcome import write_results
+
+    try:
+        summary = write_results(run_dir, quiet=True)
+        status = f" ({summary['status']}, {summary['blocks']} of {summary['blocks_expected']} blocks)"
+    except EtsError as exc:
+        status = f" (no results: {exc})"
+    click.echo(f"interrupted: every process was stopped; the partial run is in {run_dir}{status}", err=True)
+
+
+def _end_of_run(run_dir: Path, failure: EtsError | None, quiet: bool) -> int:
+    """Results from the best ledger, then the failure if any; returns the outcome's exit status."""
+    from ets.outcome import EXIT_STATUS, write_results
+
+    try:
+        summary = write_results(run_dir, faults=[str(failure)] if failure is not None else [], quiet=quiet)
+    finally:
+        if failure is not None:
+            click.echo(f"error: {failure}", err=True)
+    status = str(summary["status"])
+    if EXIT_STATUS[status]:
+        click.echo(
+            f"{status}: results in {run_dir}" if status != "failed" else f"failed: no results ({run_dir})", err=True
+        )
+    return EXIT_STATUS[status]
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--quiet", "-q", is_flag=True, help="No summary table.")
+@_fail_cleanly
+def results(run_dir: Path, quiet: bool) -> None:
+    """Write a run's result CSVs and summary.json again from its best ledger (the coordinator's, or the
+    longest valid node copy): for a run that was interrupted, or whose files were damaged or lost. Exit
+    status as `ets run`'s."""
+    from ets.outcome import EXIT_STATUS, write_results
+
+    summary = write_results(run_dir, quiet=quiet)
+    status = str(summary["status"])
+    if EXIT_STATUS[status]:
+        if quiet:
+            click.echo(f"{status}: {summary['blocks']} of {summary['blocks_expected']} blocks", err=True)
+        sys.exit(EXIT_STATUS[status])
 
 
 @main.command()
@@ -259,6 +314,8 @@ def bound(run_dir: Path) -> None:
     layout = RunLayout(run_dir)
     for needed in ("genesis.json", "params.json", "baseline_results.csv", "optimized_results.csv"):
         if not (run_dir / needed).is_file():
+            if layout.coordinator_ledger.exists() or any(layout.ledgers.glob("*.ledger")):
+                raise InputError(f"{run_dir}: no {needed}; `ets results {run_dir}` writes it from the run's ledgers")
             made_by = {"baseline": " (a run of `ets baseline`, which has no market results)"}.get(layout.kind(), "")
             raise InputError(f"{run_dir}: no {needed}{made_by}; `ets bound` needs a run of `ets run` or `ets simulate`")
     gap = gap_of_run(run_dir)

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from ets.atomic import write_atomic
+
 
 @dataclass(frozen=True, slots=True)
 class RunLayout:
@@ -59,9 +61,12 @@ class RunLayout:
         return self.root / "network_metrics.csv"
 
     def write_kind(self, kind: str) -> None:
-        (self.root / "run.json").write_text(json.dumps({"kind": kind}) + "\n")
+        write_atomic(self.root / "run.json", json.dumps({"kind": kind}) + "\n")
 
     def kind(self) -> str:
-        """How the run was made: cluster, in-process or baseline (cluster for runs without run.json)."""
-        path = self.root / "run.json"
-        return str(json.loads(path.read_text()).get("kind", "cluster")) if path.exists() else "cluster"
+        """How the run was made: cluster, in-process or baseline (cluster for runs without run.json). For
+        people and messages only: ``ets verify`` never reads it."""
+        try:
+            return str(json.loads((self.root / "run.json").read_text()).get("kind", "cluster"))
+        except (OSError, ValueError, AttributeError):
+            return "cluster"

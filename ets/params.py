@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.errors import InputError
+from ets.atomic import write_atomic
 
 DEFAULT_DATA_FILE = "household_dbs/community40_15min.parquet"
 DEFAULT_START_STEP = 11_424
@@ -251,7 +252,7 @@ class Params:
         return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).digest()
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> Params:

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from chain.blocks import Block, MarketPrices, Settlement, Trade
+from chain.errors import InputError
 from chain.genesis import Genesis
+from ets.atomic import write_atomic
+from ets.tables import checked_numbers
 from optimizer.settlement import trades_for
 
 ORIGINAL_COLUMNS = (
@@ -160,13 +164,30 @@ def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFra
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+TEXT_COLUMNS = ("household_id", "p2p_trades", "mode")
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Full float precision (repr), so that nothing is rounded away."""
-    frame.to_csv(path, index=False, float_format="%.17g")
+    """Full float precision (repr), so that nothing is rounded away; written whole or not at all."""
+    write_atomic(path, frame.to_csv(index=False, float_format="%.17g"))
 
 
 def read_csv(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path, keep_default_na=False, na_values=[], dtype={"p2p_trades": str, "household_id": str})
+    """A result CSV of this project: every column present, every number a number; ``InputError`` names the
+    file, and the column and row of the first bad value (a truncated or edited file)."""
+    if not path.is_file():
+        raise InputError(f"{path}: missing")
+    try:
+        df = pd.read_csv(path, keep_default_na=False, na_values=[], dtype={"p2p_trades": str, "household_id": str})
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise InputError(f"{path}: cannot read: {exc}") from None
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
+    for column in COLUMNS:
+        if column not in TEXT_COLUMNS and not is_numeric_dtype(df[column]):
+            df[column] = checked_numbers(df, column, path, lo=-np.inf, problem="is not a number")
+    return df
 
 
 def community_cost(frame: pd.DataFrame) -> float:

@@ -143,6 +143,10 @@ def load_run(run_dir: Path) -> RunFrames:
         frames[name] = read_results(path)
         grids[name] = _grid_of(frames[name], path)
     (base_ids, base_steps), (ids, steps) = grids[BASELINE_CSV], grids[OPTIMIZED_CSV]
+    if set(base_ids) == set(ids) and len(steps) < len(base_steps) and base_steps[: len(steps)] == steps:
+        baseline = frames[BASELINE_CSV]  # a run that ended early: its results cover the steps it sealed
+        frames[BASELINE_CSV] = baseline[baseline["step"].isin(steps)].reset_index(drop=True)
+        base_steps = steps
     if set(base_ids) != set(ids) or base_steps != steps:
         raise InputError(
             f"{run_dir / OPTIMIZED_CSV}: households or steps differ from {run_dir / BASELINE_CSV}; "

@@ -2,33 +2,84 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
+import json
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from chain.crypto import SigningKey
 from chain.errors import InputError
 from chain.genesis import BatterySpec, Genesis, Member
+from ets.atomic import fsync_dir, write_atomic
 from ets.data import household_ids
 from ets.layout import RunLayout
 from ets.metadata import read_metadata, resolve_metadata
 from ets.params import Params
 
 
-def new_run_dir(results: Path) -> Path:
+def _stamped(results: Path) -> Path:
     """``results/sim_YYYYMMDD_HHMMSS`` (with a suffix if that exists already)."""
-    if results.exists() and not results.is_dir():
-        raise InputError(f"--results {results}: is a file, not a directory (it names where run directories go)")
     stamp = dt.datetime.now().strftime("sim_%Y%m%d_%H%M%S")
     path = results / stamp
     n = 1
     while path.exists():
         n += 1
         path = results / f"{stamp}_{n}"
+    return path
+
+
+def _check_results(results: Path) -> None:
+    if results.exists() and not results.is_dir():
+        raise InputError(f"--results {results}: is a file, not a directory (it names where run directories go)")
+
+
+def new_run_dir(results: Path) -> Path:
+    """A new, empty ``results/sim_YYYYMMDD_HHMMSS``."""
+    _check_results(results)
+    path = _stamped(results)
     try:
         path.mkdir(parents=True)
     except OSError as exc:
         raise InputError(f"--results {results}: cannot create a run directory there: {exc.strerror}") from None
     return path
+
+
+@contextlib.contextmanager
+def building_run_dir(results: Path) -> Iterator[Path]:
+    """A hidden directory under ``results`` to make a run directory in; removed if anything fails (or is
+    interrupted) before the block ends. ``publish_run_dir`` then gives it its name."""
+    _check_results(results)
+    try:
+        results.mkdir(parents=True, exist_ok=True)
+        path = results / f".sim_{os.getpid()}_{secrets.token_hex(4)}.partial"
+        path.mkdir()
+    except OSError as exc:
+        raise InputError(f"--results {results}: cannot create a run directory there: {exc.strerror}") from None
+    try:
+        yield path
+    except BaseException:
+        shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
+def publish_run_dir(building: Path, results: Path) -> Path:
+    """Rename a complete run directory made by ``building_run_dir`` to ``results/sim_YYYYMMDD_HHMMSS``."""
+    while True:
+        path = _stamped(results)
+        try:
+            os.rename(building, path)
+        except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                continue  # taken meanwhile by another run
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        fsync_dir(results)
+        return path
 
 
 def household_batteries(params: Params, ids: list[str]) -> list[tuple[BatterySpec, BatterySpec]]:
@@ -87,11 +138,11 @@ def create_run(params: Params, run_dir: Path) -> Genesis:
     for hid, (battery, shared) in zip(ids, household_batteries(params, ids), strict=True):
         key = SigningKey.generate()
         key.save(layout.key(hid))
-        (layout.keys / f"{hid}.pub").write_text(key.public.hex() + "\n")
+        write_atomic(layout.keys / f"{hid}.pub", key.public.hex() + "\n")
         members.append(Member(hid, key.public, battery, shared))
     coordinator = SigningKey.generate()
     coordinator.save(layout.key("coordinator"))
-    (layout.keys / "coordinator.pub").write_text(coordinator.public.hex() + "\n")
+    write_atomic(layout.keys / "coordinator.pub", coordinator.public.hex() + "\n")
     sim = params.simulation
     genesis = Genesis(
         coordinator_key=coordinator.public,
@@ -106,5 +157,5 @@ def create_run(params: Params, run_dir: Path) -> Genesis:
         created=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         p2p_fee_per_kwh=params.optimizer.p2p_transaction_cost,
     )
-    genesis.save(layout.genesis)
+    write_atomic(layout.genesis, json.dumps(genesis.to_json(), indent=2) + "\n")
     return genesis

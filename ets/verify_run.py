@@ -3,36 +3,24 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-from pandas.api.types import is_numeric_dtype
-
 from chain.blocks import Block
-from chain.energy import TOLERANCE_KWH
-from chain.errors import ChainError, EtsError, InputError
+from chain.errors import ChainError, InputError
 from chain.finality import finality
 from chain.genesis import Genesis
-from chain.history import History
 from chain.ledger import read_records
 from chain.validation import TransferRule
 from chain.verify import BlockCheck, verify_records
 from ets.layout import RunLayout
-from ets.market_setup import market_config
 from ets.params import Params
+from ets.recover import transfer_rule
 from ets.resolve import Resolver
-from ets.results import read_csv, records_from_blocks, results_frame
-from optimizer.fairness import closing_transfers
-
-MONEY_TOLERANCE = 1e-7
-"""$ slack in money checks (floating point)."""
-
-
-class VerifyError(EtsError):
-    """A run failed verification; the message names the file and the first bad height or row."""
+from ets.results import records_from_blocks, results_frame
+from ets.verify_claims import check_inputs, check_metrics, check_params, check_summary
+from ets.verify_tables import VerifyError, check_csv_file, compare_frames, read_checked_csv
+from ets.workflow import load_prepared
 
 
 @dataclass
@@ -57,13 +45,7 @@ def verify_path(path: Path, *, resolve: bool = False, workers: int | None = None
 
 def _checks(layout: RunLayout, genesis: Genesis, resolve: bool) -> tuple[TransferRule, BlockCheck | None]:
     params = Params.load(layout.params)
-    rule = params.optimizer.settlement_rule
-    valuation = market_config(params, genesis.dt_hours, genesis.horizon).valuation
-
-    def transfers(history: History, bills: Sequence[float], stored: Sequence[float]) -> list[float]:
-        return closing_transfers(rule, genesis, history, bills, valuation, stored)
-
-    return transfers, (Resolver(genesis, params) if resolve else None)
+    return transfer_rule(params, genesis), (Resolver(genesis, params) if resolve else None)
 
 
 def verify_ledger_file(path: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
@@ -83,26 +65,55 @@ def verify_ledger_file(path: Path, *, resolve: bool = False, workers: int | None
 
 
 def verify_run(run_dir: Path, *, resolve: bool = False, workers: int | None = None) -> VerifyReport:
+    """Every claim of a run directory, decided from genesis and the ledgers present (never from
+    ``run.json``): ledgers, both CSVs, ``params.json``, ``grid_capacity.csv``, ``network_metrics.csv`` and
+    ``summary.json``, each recomputed and compared."""
     layout = RunLayout(Path(run_dir))
     if not layout.genesis.exists():
         raise InputError(f"{run_dir}: not a run directory (no genesis.json)")
     genesis = Genesis.load(layout.genesis)
     report = VerifyReport()
-    kind = layout.kind()
-    if kind == "baseline":
-        report.notes.append("a baseline run has no ledger: only its CSV was checked")
-        report.rows_checked += check_csv(layout.root / "baseline_results.csv", genesis)
+    check_params(layout, genesis)
+    prepared = load_prepared(layout.root)
+    if _baseline_only(layout):
+        report.rows_checked += check_inputs(layout, prepared)
+        report.notes.append(
+            "no ledger and no market results: a baseline run (`ets baseline`); its CSV, grid_capacity.csv and "
+            "params.json were checked"
+        )
         return report
     transfers, extra = _checks(layout, genesis, resolve)
     reference = _verify_ledger(layout.coordinator_ledger, genesis, report, transfers, extra=extra, workers=workers)
     report.finality = finality(reference.blocks).to_json()
-    node_ledgers = [p for p in sorted(layout.ledgers.glob("*.ledger")) if p != layout.coordinator_ledger]
-    if kind == "cluster":
+    _check_node_ledgers(layout, genesis, reference, report)
+    optimized = layout.root / "optimized_results.csv"
+    report.rows_checked += check_inputs(layout, prepared)
+    report.rows_checked += check_csv_file(optimized, genesis)
+    expected = results_frame(records_from_blocks(reference.blocks, genesis), genesis)
+    compare_frames(read_checked_csv(optimized), expected, optimized)
+    metrics = check_metrics(layout, genesis, reference.blocks)
+    check_summary(layout, prepared, reference.blocks, metrics)
+    return report
+
+
+def _baseline_only(layout: RunLayout) -> bool:
+    """A run directory with no ledger, no market results, no summary and no metrics: what `ets baseline`
+    leaves. Any one of them makes it a market run, checked as one."""
+    ledgers = list(layout.ledgers.glob("*.ledger*")) if layout.ledgers.is_dir() else []
+    market = (layout.root / name for name in ("optimized_results.csv", "summary.json", "network_metrics.csv"))
+    return not ledgers and not any(p.exists() for p in market)
+
+
+def _check_node_ledgers(layout: RunLayout, genesis: Genesis, reference: _Reference, report: VerifyReport) -> None:
+    """A cluster run (any node ledger, or the coordinator's network metrics) must have every household's
+    ledger, each equal to the coordinator's."""
+    node_ledgers = [layout.ledger(h) for h in genesis.household_ids if layout.ledger(h).exists()]
+    if node_ledgers or layout.metrics.exists():
         missing = sorted(set(genesis.household_ids) - {p.stem for p in node_ledgers})
         if missing:
             raise VerifyError(f"{layout.ledgers}: no ledger for household(s) {', '.join(missing)}")
     else:
-        report.notes.append(f"this {kind} run has only the coordinator's ledger")
+        report.notes.append("no node ledger and no network metrics (an in-process run): the coordinator's ledger")
     for path in node_ledgers:
         records = _read(path)
         for height, (mine, theirs) in enumerate(zip(records, reference.records, strict=False)):
@@ -114,15 +125,6 @@ def verify_run(run_dir: Path, *, resolve: bool = False, workers: int | None = No
                 f"the coordinator's ledger {len(reference.records)}"
             )
         report.ledgers += 1
-    optimized = layout.root / "optimized_results.csv"
-    baseline = layout.root / "baseline_results.csv"
-    for path in (baseline, optimized):
-        if not path.exists():
-            raise VerifyError(f"{path}: missing")
-        report.rows_checked += check_csv(path, genesis)
-    expected = results_frame(records_from_blocks(reference.blocks, genesis), genesis)
-    compare_frames(read_csv(optimized), expected, optimized)
-    return report
 
 
 @dataclass
@@ -169,136 +171,3 @@ def _verify_ledger(
     report.blocks += result.blocks
     report.signatures += result.signatures
     return _Reference(records, result.decoded)
-
-
-class _Rows:
-    """Raises ``VerifyError`` naming the first row a check fails on."""
-
-    def __init__(self, df: pd.DataFrame, path: Path) -> None:
-        self.df, self.path = df, path
-
-    def require(self, bad: np.ndarray, what: str) -> None:
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            step, hid = self.df["step"].iloc[i], self.df["household_id"].iloc[i]
-            raise VerifyError(f"{self.path}: row {i} (line {i + 2}, step {step}, household {hid}): {what}")
-
-
-ENERGY_COLUMNS = (
-    "production",
-    "consumption",
-    "grid_buy",
-    "grid_sell",
-    "p2p_buy_amount",
-    "p2p_sell_amount",
-    "charge_kwh",
-    "discharge_kwh",
-    "curtailed_kwh",
-    "unserved_kwh",
-    "fees",
-    "community_charge_kwh",
-    "community_discharge_kwh",
-)
-
-
-def check_csv(path: Path, genesis: Genesis) -> int:
-    """Every balance of a result CSV, from the CSV alone; raises ``VerifyError`` naming the first bad row."""
-    df = read_csv(path)
-    if df.empty:
-        raise VerifyError(f"{path}: no rows")
-    rows = _Rows(df, path)
-    tol = TOLERANCE_KWH
-    c = {name: df[name].to_numpy(dtype=np.float64) for name in df.columns if is_numeric_dtype(df[name])}
-    sources = c["production"] + c["grid_buy"] + c["p2p_buy_amount"] + c["discharge_kwh"] + c["unserved_kwh"]
-    sinks = c["consumption"] + c["grid_sell"] + c["p2p_sell_amount"] + c["charge_kwh"] + c["curtailed_kwh"]
-    rows.require(np.abs(sources - sinks) > tol, "energy balance does not hold")
-    rows.require(c["curtailed_kwh"] > c["production"] + tol, "curtailed exceeds production")
-    rows.require(c["unserved_kwh"] > c["consumption"] + tol, "unserved exceeds consumption")
-    own = (c["charge_kwh"] - c["community_charge_kwh"], c["discharge_kwh"] - c["community_discharge_kwh"])
-    shared = (c["community_charge_kwh"], c["community_discharge_kwh"])
-    for prefix, label, (charge, discharge) in (("", "stored_kwh", own), ("community_", "community_stored_kwh", shared)):
-        stored, start = c[f"{prefix}stored_kwh"], c[f"{prefix}stored_kwh_start"]
-        expected = start + c[f"{prefix}charge_efficiency"] * charge - discharge / c[f"{prefix}discharge_efficiency"]
-        rows.require(np.abs(expected - stored) > tol, f"{label} does not follow from the battery equation")
-        capacity = c["battery_capacity_kwh" if not prefix else "community_capacity_kwh"]
-        rows.require((stored < -tol) | (stored > capacity + tol), f"{label} outside [0, capacity]")
-        limit = c[f"{prefix}max_power_kw"] * c["dt_hours"] + tol
-        rows.require(
-            (charge > limit) | (discharge > limit) | (charge < -tol) | (discharge < -tol),
-            f"{label}: charge/discharge outside [0, power x step]",
-        )
-    rows.require(np.any(np.stack([c[n] for n in ENERGY_COLUMNS]) < -tol, axis=0), "a negative energy or fee")
-    cost = (
-        c["grid_buy"] * c["grid_buy_price"]
-        - c["grid_sell"] * c["grid_sell_price"]
-        + (c["p2p_buy_amount"] - c["p2p_sell_amount"]) * c["p2p_price"]
-        + c["fees"]
-        + c["transfer"]
-    )
-    rows.require(np.abs(cost - c["cost"]) > MONEY_TOLERANCE, "cost does not follow from energies and prices")
-    by_household = df.groupby("household_id", sort=False)
-    for column, initial in (
-        ("stored_kwh", {m.household: m.battery.initial_soc_kwh for m in genesis.members}),
-        ("community_stored_kwh", {m.household: m.shared_battery.initial_soc_kwh for m in genesis.members}),
-    ):
-        start = by_household[column].shift(1).fillna(df["household_id"].map(initial)).to_numpy(dtype=np.float64)
-        rows.require(np.abs(start - c[f"{column}_start"]) > tol, f"{column}_start is not the previous {column}")
-    start_wallet = by_household["wallet"].shift(1).fillna(genesis.initial_wallet).to_numpy(dtype=np.float64)
-    wallet_bad = np.abs(start_wallet - c["cost"] - c["wallet"]) > MONEY_TOLERANCE
-    rows.require(wallet_bad, "wallet is not the previous wallet minus the cost")
-    _check_community(df, path)
-    return len(df)
-
-
-def _check_community(df: pd.DataFrame, path: Path) -> None:
-    g = df.groupby("step", sort=True)
-    sums = g[["grid_buy", "grid_sell", "p2p_buy_amount", "p2p_sell_amount", "unserved_kwh", "curtailed_kwh"]].sum()
-    first = g[["grid_import_capacity_kw", "grid_export_capacity_kw", "dt_hours", "p2p_price"]].first()
-    n = g.size().to_numpy()
-    tol = TOLERANCE_KWH * n
-    import_room = (first["grid_import_capacity_kw"] * first["dt_hours"] - sums["grid_buy"]).to_numpy()
-    export_room = (first["grid_export_capacity_kw"] * first["dt_hours"] - sums["grid_sell"]).to_numpy()
-    checks = (
-        ((sums["unserved_kwh"].to_numpy() > tol) & (import_room > tol), "demand unserved while import room is left"),
-        (
-            (sums["curtailed_kwh"].to_numpy() > tol) & (export_room > tol),
-            "production curtailed while export room is left",
-        ),
-        ((sums["p2p_buy_amount"] - sums["p2p_sell_amount"]).abs().to_numpy() > tol, "P2P bought != sold"),
-        (
-            (sums["grid_buy"] - first["grid_import_capacity_kw"] * first["dt_hours"]).to_numpy() > tol,
-            "import above capacity",
-        ),
-        (
-            (sums["grid_sell"] - first["grid_export_capacity_kw"] * first["dt_hours"]).to_numpy() > tol,
-            "export above capacity",
-        ),
-    )
-    for mask, what in checks:
-        if mask.any():
-            step = int(sums.index[np.flatnonzero(mask)[0]])
-            raise VerifyError(f"{path}: step {step}: {what}")
-    paid = (df["p2p_buy_amount"] * df["p2p_price"]).groupby(df["step"]).sum()
-    received = (df["p2p_sell_amount"] * df["p2p_price"]).groupby(df["step"]).sum()
-    bad = np.abs(paid - received).to_numpy() > MONEY_TOLERANCE
-    if bad.any():
-        raise VerifyError(
-            f"{path}: step {int(paid.index[np.flatnonzero(bad)[0]])}: buyers pay peers != sellers receive"
-        )
-
-
-def compare_frames(actual: pd.DataFrame, expected: pd.DataFrame, path: Path) -> None:
-    """The CSV must say what the ledger says (to 1e-9)."""
-    if len(actual) != len(expected):
-        raise VerifyError(f"{path}: has {len(actual)} rows, the ledger implies {len(expected)}")
-    for col in expected.columns:
-        a, e = actual[col], expected[col]
-        if not (is_numeric_dtype(e) and is_numeric_dtype(a)):
-            bad = a.astype(str).to_numpy() != e.astype(str).to_numpy()
-        else:
-            bad = ~np.isclose(a.to_numpy(dtype=np.float64), e.to_numpy(dtype=np.float64), rtol=0, atol=1e-9)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise VerifyError(
-                f"{path}: row {i} (line {i + 2}): column {col!r} is {a.iloc[i]!r}, the ledger says {e.iloc[i]!r}"
-            )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from chain.blocks import Block
@@ -25,8 +26,8 @@ from ets.layout import RunLayout
 from ets.market_setup import market_config
 from ets.meters import MeterSeries
 from ets.params import Params
-from ets.results import read_csv, records_from_blocks, results_frame, write_csv
-from ets.setup import create_run, new_run_dir
+from ets.results import results_frame, write_csv
+from ets.setup import building_run_dir, create_run, publish_run_dir
 from ets.summary import optimum_line, summarize
 from optimizer.forecast_skill import skill_summary
 
@@ -43,12 +44,15 @@ class PreparedRun:
 def prepare_run(params: Params, results: Path, kind: str) -> PreparedRun:
     """A new run directory with keys, genesis, grid_capacity.csv and baseline_results.csv.
 
-    ``kind`` (cluster, in-process or baseline) is recorded in ``run.json``; ``ets verify`` needs ledgers
-    only from a cluster run.
+    It is made in a hidden directory beside the others and renamed into place once complete, so a run that
+    fails before it starts (bad input, a failing baseline, Ctrl-C) leaves no half-made run directory.
+    ``kind`` (cluster, in-process or baseline) is recorded in ``run.json`` for people; ``ets verify``
+    decides what to check from genesis and the ledgers alone.
     """
-    run_dir = new_run_dir(results)
-    genesis = create_run(params, run_dir)
-    return _prepare_files(params, run_dir, genesis, kind)
+    with building_run_dir(results) as building:
+        genesis = create_run(params, building)
+        prepared = _prepare_files(params, building, genesis, kind)
+    return replace(prepared, run_dir=publish_run_dir(building, results))
 
 
 def adopt_run(source: Path, results: Path, kind: str = "cluster") -> PreparedRun:
@@ -58,15 +62,35 @@ def adopt_run(source: Path, results: Path, kind: str = "cluster") -> PreparedRun
     src = RunLayout(source)
     if not src.genesis.exists():
         raise InputError(f"{source}: not a run directory (no genesis.json)")
-    run_dir = new_run_dir(results)
-    layout = RunLayout(run_dir)
-    for d in (layout.keys, layout.ledgers, layout.logs):
-        d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src.genesis, layout.genesis)
-    shutil.copyfile(src.params, layout.params)
-    for pub in sorted(src.keys.glob("*.pub")):
-        shutil.copyfile(pub, layout.keys / pub.name)
-    return _prepare_files(Params.load(layout.params), run_dir, Genesis.load(layout.genesis), kind)
+    with building_run_dir(results) as building:
+        layout = RunLayout(building)
+        for d in (layout.keys, layout.ledgers, layout.logs):
+            d.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src.genesis, layout.genesis)
+        shutil.copyfile(src.params, layout.params)
+        for pub in sorted(src.keys.glob("*.pub")):
+            shutil.copyfile(pub, layout.keys / pub.name)
+        prepared = _prepare_files(Params.load(layout.params), building, Genesis.load(layout.genesis), kind)
+    return replace(prepared, run_dir=publish_run_dir(building, results))
+
+
+def grid_capacity_frame(genesis: Genesis, grid: GridSeries) -> pd.DataFrame:
+    """``grid_capacity.csv``: the transformer limits and grid prices of each run step."""
+    n = genesis.steps
+    return pd.DataFrame(
+        {
+            "timestep": [genesis.start_step + s for s in range(n)],
+            "import_capacity_kw": grid.import_kw[:n],
+            "export_capacity_kw": grid.export_kw[:n],
+            "grid_buy_price": grid.buy_price[:n],
+            "grid_sell_price": grid.sell_price[:n],
+        }
+    )
+
+
+def baseline_frame(prepared: PreparedRun) -> pd.DataFrame:
+    """``baseline_results.csv``: every household alone, on the run's data, batteries and grid."""
+    return results_frame(run_baseline(prepared.genesis, prepared.data, prepared.grid), prepared.genesis)
 
 
 def _prepare_files(params: Params, run_dir: Path, genesis: Genesis, kind: str) -> PreparedRun:
@@ -76,18 +100,35 @@ def _prepare_files(params: Params, run_dir: Path, genesis: Genesis, kind: str) -
     for i, hid in enumerate(data.ids):
         MeterSeries(hid, data.first_step, data.production[i], data.consumption[i]).save(layout.meter(hid))
     grid = grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
-    steps = range(genesis.steps)
-    pd.DataFrame(
-        {
-            "timestep": [genesis.start_step + s for s in steps],
-            "import_capacity_kw": grid.import_kw[: genesis.steps],
-            "export_capacity_kw": grid.export_kw[: genesis.steps],
-            "grid_buy_price": grid.buy_price[: genesis.steps],
-            "grid_sell_price": grid.sell_price[: genesis.steps],
-        }
-    ).to_csv(run_dir / "grid_capacity.csv", index=False, float_format="%.17g")
-    write_csv(results_frame(run_baseline(genesis, data, grid), genesis), run_dir / "baseline_results.csv")
+    prepared = PreparedRun(run_dir, genesis, params, data, grid)
+    write_csv(grid_capacity_frame(genesis, grid), run_dir / "grid_capacity.csv")
+    write_csv(baseline_frame(prepared), run_dir / "baseline_results.csv")
+    return prepared
+
+
+def load_prepared(run_dir: Path) -> PreparedRun:
+    """A run directory's inputs read back: genesis, parameters, the households' series (from the data file
+    ``params.json`` names, or where it is gone from the run's own meter files) and the grid series."""
+    layout = RunLayout(run_dir)
+    if not layout.genesis.exists():
+        raise InputError(f"{run_dir}: not a run directory (no genesis.json)")
+    genesis = Genesis.load(layout.genesis)
+    params = Params.load(layout.params)
+    from_file = Path(params.household.data_file).is_file()
+    data = run_data(genesis, params) if from_file else meter_data(layout, genesis)
+    grid = grid_series(params, genesis.steps + genesis.horizon, len(genesis.members))
     return PreparedRun(run_dir, genesis, params, data, grid)
+
+
+def meter_data(layout: RunLayout, genesis: Genesis) -> HouseholdData:
+    """The households' series as run setup cut them into ``meters/``."""
+    series = [MeterSeries.load(layout.meter(h), h) for h in genesis.household_ids]
+    firsts = {s.first_step for s in series}
+    if len(firsts) != 1:
+        raise InputError(f"{layout.root / 'meters'}: the meter files start at different steps")
+    production = np.stack([s.production_kwh for s in series])
+    consumption = np.stack([s.consumption_kwh for s in series])
+    return HouseholdData(genesis.household_ids, production, consumption, genesis.dt_hours, firsts.pop())
 
 
 def blocks_from_ledger(prepared: PreparedRun) -> list[Block]:
@@ -98,35 +139,62 @@ def blocks_from_ledger(prepared: PreparedRun) -> list[Block]:
 
 
 def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -> dict[str, object]:
-    """Write optimized_results.csv and summary.json from the run's blocks; print the comparison unless
-    ``quiet``."""
-    run_dir = prepared.run_dir
-    optimized = results_frame(records_from_blocks(blocks, prepared.genesis), prepared.genesis)
-    write_csv(optimized, run_dir / "optimized_results.csv")
-    baseline = read_csv(run_dir / "baseline_results.csv")
-    metrics_path = RunLayout(run_dir).metrics
-    metrics = pd.read_csv(metrics_path) if metrics_path.exists() else None
+    """Write optimized_results.csv and summary.json from the run's blocks (the coordinator's ledger);
+    print the comparison unless ``quiet``."""
+    from ets.outcome import write_outcome
+
+    layout = RunLayout(prepared.run_dir)
+    return write_outcome(prepared, layout.coordinator_ledger, blocks, (), quiet=quiet)
+
+
+def run_summary(
+    prepared: PreparedRun,
+    baseline: pd.DataFrame,
+    optimized: pd.DataFrame,
+    blocks: Sequence[Block],
+    metrics: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """``summary.json``'s KPIs, over the steps ``optimized`` covers (all of the run's, or those sealed
+    before it stopped): absent households from the blocks, network figures from the coordinator's metrics,
+    the gap to the optimum over the same steps."""
+    steps = int(optimized["step"].nunique())
+    base = baseline[baseline["step"] < steps]
     valuation = market_config(prepared.params, prepared.genesis.dt_hours, prepared.genesis.horizon).valuation
-    summary = summarize(baseline, optimized, metrics, valuation)
-    gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid, prepared.data)
+    summary = summarize(base, optimized, metrics, valuation)
+    absent = absent_counts(blocks)
+    if "network" in summary:
+        summary["network"]["absent_household_steps"] = sum(absent.values())
+    summary["absent_household_steps"] = absent
+    gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, base, prepared.grid, prepared.data, steps)
     summary["optimum"] = gap.to_json()
     summary["finality"] = finality(blocks).to_json()
-    summary["forecast"] = forecast_skill(prepared)
-    summary["run_dir"] = str(run_dir)
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if not quiet:
-        print_summary(summary)
+    summary["forecast"] = forecast_skill(prepared, steps)
     return summary
 
 
-def forecast_skill(prepared: PreparedRun) -> dict[str, object]:
-    """``summary.json``'s ``forecast``: each forecaster's error over the run's steps, on the same past the
-    nodes forecast from (``optimizer.forecast_skill``)."""
+def absent_counts(blocks: Sequence[Block]) -> dict[str, int]:
+    """Steps each household was recorded absent in (households never absent left out)."""
+    counts: dict[str, int] = {}
+    for block in blocks:
+        for hid in block.absent:
+            counts[hid] = counts.get(hid, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def forecast_skill(prepared: PreparedRun, steps: int | None = None) -> dict[str, object]:
+    """``summary.json``'s ``forecast``: each forecaster's error over the run's steps (its first ``steps``),
+    on the same past the nodes forecast from (``optimizer.forecast_skill``)."""
     g, data = prepared.genesis, prepared.data
     steps_per_day = max(1, round(24 / g.dt_hours))
     start = g.start_step - data.first_step
     return skill_summary(
-        data.production, data.consumption, start, g.steps, g.horizon, steps_per_day, prepared.params.forecaster.kind
+        data.production,
+        data.consumption,
+        start,
+        g.steps if steps is None else steps,
+        g.horizon,
+        steps_per_day,
+        prepared.params.forecaster.kind,
     )
 
 

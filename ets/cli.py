@@ -144,6 +144,11 @@ CHAOS_EXAMPLE = "kill:h03@20,pause:h05@30-40,kill:coordinator@50"
 """The plan ``ets run --help`` shows (household ids of the shipped data; a test parses it)."""
 
 
+COMPLETED_WITH_FAULTS = 3
+"""Exit status of ``ets run`` when every block was sealed but a process failed on its way (0: no fault;
+1: the run failed; 2: bad input; 130: interrupted)."""
+
+
 @main.command()
 @run_options
 @LIVE_OPTION
@@ -154,23 +159,36 @@ CHAOS_EXAMPLE = "kill:h03@20,pause:h05@30-40,kill:coordinator@50"
     metavar="PLAN",
     help=f"Faults to inject, e.g. '{CHAOS_EXAMPLE}' (see README, Faults).",
 )
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue an interrupted run in its own directory, with its own parameters.",
+)
 @_fail_cleanly
-def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **options: Any) -> None:
-    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline."""
-    from ets.chaos.spec import Action, parse_chaos
+def run(
+    results: Path, quiet: bool, live: bool, secure: bool, chaos: str, resume_dir: Path | None, **options: Any
+) -> None:
+    """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline.
+
+    Exit status: 0, or 3 when the run completed with faults (a process died or hung on its way; see
+    logs/supervisor.log), 1 when it failed, 2 for bad input, 130 when interrupted."""
     from ets.launcher import run_cluster
-    from ets.setup import run_household_ids
     from ets.workflow import blocks_from_ledger, finish_run, prepare_run
 
-    params = load_params(**options)
-    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps) if chaos.strip() else ()
-    if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
-        raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
-    prepared = prepare_run(params, results, "cluster")
+    if resume_dir is not None:
+        prepared = _resumed_run(resume_dir, options)
+        faults = _chaos_plan(chaos, prepared.params)
+    else:
+        params = load_params(**options)
+        faults = _chaos_plan(chaos, params)
+        prepared = prepare_run(params, results, "cluster")
     session = _live_session(live, prepared)
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
-            run_cluster(
+            outcome = run_cluster(
                 prepared.run_dir,
                 prepared.genesis,
                 on_block=lambda h: advance(h + 1),
@@ -180,10 +198,41 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
                 on_idle=session.idle if session is not None else None,
             )
     except KeyboardInterrupt:
-        click.echo(f"interrupted: every process was stopped; the partial run is in {prepared.run_dir}", err=True)
+        click.echo(
+            f"interrupted: every process was stopped; the partial run is in {prepared.run_dir} "
+            f"(continue it with `ets run --resume {prepared.run_dir}`)",
+            err=True,
+        )
         sys.exit(130)
     finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
     _finish_live(session, quiet)
+    if outcome.faults:
+        for line in outcome.faults:
+            click.echo(f"fault: {line}", err=True)
+        failed = f"; failed: {', '.join(outcome.failed)}" if outcome.failed else ""
+        click.echo(f"completed with faults{failed} (see {prepared.run_dir}/logs/supervisor.log)", err=True)
+        sys.exit(COMPLETED_WITH_FAULTS)
+
+
+def _chaos_plan(chaos: str, params: Any) -> tuple[Any, ...]:
+    from ets.chaos.spec import Action, parse_chaos
+    from ets.setup import run_household_ids
+
+    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps) if chaos.strip() else ()
+    if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
+        raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
+    return faults
+
+
+def _resumed_run(run_dir: Path, options: dict[str, Any]) -> PreparedRun:
+    """The run ``--resume`` continues; it has its parameters already, so no option may set others."""
+    from ets.resume import reopen_run
+
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        flags = ", ".join("--params" if n == "params_file" else f"--{n.replace('_', '-')}" for n in given)
+        raise InputError(f"--resume takes the run's own parameters: drop {flags}")
+    return reopen_run(run_dir)
 
 
 @main.command()
@@ -408,6 +457,15 @@ def _file_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _leave_with_parent(exit_with_parent: bool) -> None:
+    """With ``--exit-with-parent``: SIGTERM from the kernel the moment the launcher ends (Linux), asked for
+    before anything else, so a launcher killed during the start leaves nothing behind (``ets.parent``)."""
+    if exit_with_parent:
+        from ets.parent import signal_when_parent_dies
+
+        signal_when_parent_dies()
+
+
 def _files(
     run_dir: Path | None, genesis: Path | None, params_file: Path | None, key: Path | None, ledger: Path | None
 ) -> Any:
@@ -488,6 +546,7 @@ def node(
     **files: Any,
 ) -> None:
     """Run one household node. Every option can be set from the environment (ETS_ + its name)."""
+    _leave_with_parent(exit_with_parent)
     from ets.process_config import NodeOptions, node_config
     from node.service import run_node
 
@@ -540,6 +599,7 @@ def coordinator(
     **files: Any,
 ) -> None:
     """Run the coordinator. Every option can be set from the environment (ETS_ + its name)."""
+    _leave_with_parent(exit_with_parent)
     from coordinator.service import run_coordinator
     from ets.process_config import CoordinatorOptions, coordinator_config
 

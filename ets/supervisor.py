@@ -175,7 +175,7 @@ class Supervisor:
         if self.ended and name != "coordinator":
             reason = "the run had ended"
         elif status in INTERRUPTED:
-            reason = "stopped by a signal"
+            reason = "stopped by signal"
         elif status == REFUSED:
             reason = "exit 2: it refused its input or its start barrier timed out"
         elif limit == 0:

@@ -43,6 +43,7 @@ from ets.grid import GridSeries, grid_series
 from ets.health import Heartbeat
 from ets.market_setup import market_for
 from ets.params import Params
+from ets.parent import launcher_pid, parent_gone
 
 log = logging.getLogger("ets.coordinator")
 
@@ -93,8 +94,10 @@ class Coordinator:
         self.grid: GridSeries = grid_series(self.params, g.steps + g.horizon, len(g.members))
         self.core = CoordinatorCore(g, market_for(g, self.params), self.params.optimizer.settlement_rule)
         self.verifier = Verifier()
+        self.heartbeat = Heartbeat(cfg.heartbeat)
         self.ledger = Ledger.open(cfg.ledger)
         for raw in self.ledger.records:
+            self.heartbeat.beat(self.state.height)  # alive while it reads a long ledger
             env, block = read_block(raw, g, self.verifier)
             self.core.accept(env, block)
         self.routes: dict[HouseholdId, bytes] = {}
@@ -110,8 +113,7 @@ class Coordinator:
         self._beacons = 0
         self._open = b""
         """The signed announcement of the step being collected."""
-        self._parent = os.getppid()
-        self.heartbeat = Heartbeat(cfg.heartbeat)
+        self._parent = launcher_pid()
 
     @property
     def state(self) -> ChainState:
@@ -188,15 +190,17 @@ class Coordinator:
 
         A fresh run starts when every household said hello, or ``start_grace_s`` after the quorum
         (``start_quorum``) did. A resumed run (blocks in the ledger) waits at most ``start_grace_s``
-        for heartbeats: the households are running already, and the absent ones act alone.
+        after the first household's hello for the others' (running households send one every
+        heartbeat; a whole cluster started again needs its start-up time), then the absent ones act
+        alone: it never opens a step with no household at all.
         """
         net = self.params.network
         ids = set(self.genesis.household_ids)
         resuming = self.state.height > 0
-        quorum = 0 if resuming else math.ceil(net.start_quorum * len(ids))
+        quorum = 1 if resuming else math.ceil(net.start_quorum * len(ids))
         begun = time.monotonic()
         deadline = begun + net.start_timeout_s
-        quorum_at: float | None = begun if resuming else None
+        quorum_at: float | None = None
         while not self.stopping and time.monotonic() < deadline:
             self.heartbeat.beat(self.state.height)
             self._beacon(transport)
@@ -214,7 +218,7 @@ class Coordinator:
             if self._check_parent():
                 return False
         present = ids & set(self.routes)
-        if len(present) < max(quorum, 1 if not resuming else 0) or self.stopping:
+        if len(present) < max(quorum, 1) or self.stopping:
             log.error("start barrier: no hello from %s", ", ".join(sorted(ids - present)))
             return False
         self._started = True
@@ -239,6 +243,11 @@ class Coordinator:
         t0 = time.monotonic()
         in0, out0, rejected0 = transport.bytes_in, transport.bytes_out, self.rejected
         box = self.collect_offers(transport, step)
+        if self.stopping:
+            # stopped by a signal or the launcher's end: households that were merely stopping too must not
+            # be sealed absent; the ledger ends at the last complete block and the step opens again on resume
+            log.info("step %d abandoned unsealed: stopping", step)
+            return
         g = self.genesis
         window = self.grid.window(step, g.horizon) if step < g.steps else None
         env, block = self.core.seal(box, window, self.key)
@@ -279,7 +288,7 @@ class Coordinator:
         now = time.monotonic()
         deadline = now + timeout
         next_beacon = now + net.heartbeat_interval_s
-        while not box.complete() and not self.stopping:
+        while not box.complete() and not self._check_parent():
             self.heartbeat.beat(self.state.height)
             now = time.monotonic()
             left = deadline - now
@@ -312,7 +321,7 @@ class Coordinator:
             log.warning("no goodbye from %s", ", ".join(sorted(ids - self.byes)))
 
     def _check_parent(self) -> bool:
-        if self.config.exit_with_parent and os.getppid() != self._parent:
+        if self.config.exit_with_parent and not self.stopping and parent_gone(self._parent):
             log.error("the launching process is gone; leaving")
             self.stopping = True
         return self.stopping

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,27 +154,39 @@ CHAOS_EXAMPLE = "kill:h03@20,pause:h05@30-40,kill:coordinator@50"
     metavar="PLAN",
     help=f"Faults to inject, e.g. '{CHAOS_EXAMPLE}' (see README, Faults).",
 )
+@click.option(
+    "--resume",
+    "resume_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="RUN_DIR",
+    help="Continue an interrupted run in its own directory, with its own parameters.",
+)
 @_fail_cleanly
-def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **options: Any) -> None:
+def run(
+    results: Path, quiet: bool, live: bool, secure: bool, chaos: str, resume_dir: Path | None, **options: Any
+) -> None:
     """Launch a local cluster (a coordinator and a node process per household) and compare with the baseline.
 
-    Whatever happens, the results are written from the best ledger the run left (see `ets results`);
-    exit status 0 complete, 3 completed with faults, 1 incomplete or failed, 130 interrupted."""
-    from ets.chaos.spec import Action, parse_chaos
+    Whatever happens, the results are written from the best ledger the run left (see `ets results`).
+    Exit status: 0 complete; 3 completed with faults (a process died or hung on its way; see
+    logs/supervisor.log); 1 incomplete or failed; 2 bad input; 130 interrupted."""
     from ets.launcher import ClusterError, run_cluster
-    from ets.setup import run_household_ids
     from ets.workflow import prepare_run
 
-    params = load_params(**options)
-    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps) if chaos.strip() else ()
-    if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
-        raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
-    prepared = prepare_run(params, results, "cluster")
+    if resume_dir is not None:
+        prepared = _resumed_run(resume_dir, options)
+        faults = _chaos_plan(chaos, prepared.params)
+    else:
+        params = load_params(**options)
+        faults = _chaos_plan(chaos, params)
+        prepared = prepare_run(params, results, "cluster")
     session = _live_session(live, prepared)
     failure: ClusterError | None = None
+    faults_seen: tuple[str, ...] = ()
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
-            run_cluster(
+            outcome = run_cluster(
                 prepared.run_dir,
                 prepared.genesis,
                 on_block=lambda h: advance(h + 1),
@@ -186,9 +198,10 @@ def run(results: Path, quiet: bool, live: bool, secure: bool, chaos: str, **opti
     except KeyboardInterrupt:
         _results_after_interrupt(prepared.run_dir)
         sys.exit(130)
+        faults_seen = outcome.faults
     except ClusterError as exc:
-        failure = exc
-    code = _end_of_run(prepared.run_dir, failure, quiet)
+        failure, faults_seen = exc, exc.faults
+    code = _end_of_run(prepared.run_dir, failure, faults_seen, quiet)
     _finish_live(session, quiet)
     if code:
         sys.exit(code)
@@ -203,15 +216,23 @@ def _results_after_interrupt(run_dir: Path) -> None:
         status = f" ({summary['status']}, {summary['blocks']} of {summary['blocks_expected']} blocks)"
     except EtsError as exc:
         status = f" (no results: {exc})"
-    click.echo(f"interrupted: every process was stopped; the partial run is in {run_dir}{status}", err=True)
+    click.echo(
+        f"interrupted: every process was stopped; the partial run is in {run_dir}{status} "
+        f"(continue it with `ets run --resume {run_dir}`)",
+        err=True,
+    )
 
 
-def _end_of_run(run_dir: Path, failure: EtsError | None, quiet: bool) -> int:
-    """Results from the best ledger, then the failure if any; returns the outcome's exit status."""
+def _end_of_run(run_dir: Path, failure: EtsError | None, faults: Sequence[str], quiet: bool) -> int:
+    """Results from the best ledger, then the failure if any; returns the outcome's exit status.
+    ``faults``: what the supervisor saw die or hang on the way (each printed)."""
     from ets.outcome import EXIT_STATUS, write_results
 
+    seen = [*faults, *([str(failure)] if failure is not None else [])]
+    for line in faults:
+        click.echo(f"fault: {line}", err=True)
     try:
-        summary = write_results(run_dir, faults=[str(failure)] if failure is not None else [], quiet=quiet)
+        summary = write_results(run_dir, faults=seen, quiet=quiet)
     finally:
         if failure is not None:
             click.echo(f"error: {failure}", err=True)
@@ -239,6 +260,27 @@ def results(run_dir: Path, quiet: bool) -> None:
         if quiet:
             click.echo(f"{status}: {summary['blocks']} of {summary['blocks_expected']} blocks", err=True)
         sys.exit(EXIT_STATUS[status])
+
+
+def _chaos_plan(chaos: str, params: Any) -> tuple[Any, ...]:
+    from ets.chaos.spec import Action, parse_chaos
+    from ets.setup import run_household_ids
+
+    faults = parse_chaos(chaos, run_household_ids(params), params.simulation.steps) if chaos.strip() else ()
+    if any(f.action is Action.LATE for f in faults) and params.network.start_quorum >= 1:
+        raise InputError("--chaos late:...: set network.start_quorum below 1, or the run waits for that household")
+    return faults
+
+
+def _resumed_run(run_dir: Path, options: dict[str, Any]) -> PreparedRun:
+    """The run ``--resume`` continues; it has its parameters already, so no option may set others."""
+    from ets.resume import reopen_run
+
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        flags = ", ".join("--params" if n == "params_file" else f"--{n.replace('_', '-')}" for n in given)
+        raise InputError(f"--resume takes the run's own parameters: drop {flags}")
+    return reopen_run(run_dir)
 
 
 @main.command()
@@ -465,6 +507,15 @@ def _file_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _leave_with_parent(exit_with_parent: bool) -> None:
+    """With ``--exit-with-parent``: SIGTERM from the kernel the moment the launcher ends (Linux), asked for
+    before anything else, so a launcher killed during the start leaves nothing behind (``ets.parent``)."""
+    if exit_with_parent:
+        from ets.parent import signal_when_parent_dies
+
+        signal_when_parent_dies()
+
+
 def _files(
     run_dir: Path | None, genesis: Path | None, params_file: Path | None, key: Path | None, ledger: Path | None
 ) -> Any:
@@ -545,6 +596,7 @@ def node(
     **files: Any,
 ) -> None:
     """Run one household node. Every option can be set from the environment (ETS_ + its name)."""
+    _leave_with_parent(exit_with_parent)
     from ets.process_config import NodeOptions, node_config
     from node.service import run_node
 
@@ -597,6 +649,7 @@ def coordinator(
     **files: Any,
 ) -> None:
     """Run the coordinator. Every option can be set from the environment (ETS_ + its name)."""
+    _leave_with_parent(exit_with_parent)
     from coordinator.service import run_coordinator
     from ets.process_config import CoordinatorOptions, coordinator_config
 

@@ -34,6 +34,10 @@ METRICS_FILE = "ETS_METRICS_FILE"
 
 MAX_AGE = "ETS_MAX_AGE"
 
+LAUNCHER_PID = "ETS_LAUNCHER_PID"
+"""Set by ``ets run`` for its processes: the pid ``--exit-with-parent`` watches (the parent at the moment of
+the start, even if it is already gone when the process gets to look). Not an option."""
+
 SECURE = "ETS_SECURE"
 """Transport security (CurveZMQ): ``1``/``true`` on, ``0``/``false`` off; unset: on unless every address is
 loopback."""

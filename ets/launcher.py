@@ -2,8 +2,10 @@
 
 The launcher writes keys and genesis, starts the coordinator, waits for the endpoints it bound, starts
 the nodes, shows progress by listening to the coordinator's publisher like any other subscriber, and
-ends every process it started by its pid (on success, on error and on Ctrl-C). With ``--chaos`` it
-kills, pauses, restarts and late-starts processes as the steps open (see ``ets.chaos``).
+ends every process it started by its pid (on success, on error, on Ctrl-C, SIGTERM and SIGHUP). It
+supervises them: what dies or hangs is started again (``ets.supervisor``); every process it starts leaves
+the moment the launcher ends, however it ends (``ets.parent``). With ``--chaos`` it kills, pauses,
+restarts and late-starts processes as the steps open (see ``ets.chaos``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import zmq
 
@@ -29,16 +32,24 @@ from chain.genesis import Genesis
 from ets.chaos.driver import ChaosDriver
 from ets.chaos.spec import Fault
 from ets.curve import CurveIdentity
-from ets.envvars import OPTION_VARIABLES
+from ets.envvars import LAUNCHER_PID, OPTION_VARIABLES
 from ets.layout import RunLayout
+from ets.params import Params
 from ets.sockets import configure, probe
+from ets.supervisor import INTERRUPTED, ClusterOutcome, RestartPolicy, Supervisor
 
 ENDPOINTS_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
 
 
 class ClusterError(EtsError):
-    """A process of the cluster failed; the message names it and its log."""
+    """A process of the cluster failed; the message names it and its log. ``faults`` and ``failed``: as in
+    ``ClusterOutcome``, for the results of the run that could not complete."""
+
+    def __init__(self, message: str, faults: tuple[str, ...] = (), failed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.faults = faults
+        self.failed = failed
 
 
 @dataclass
@@ -46,6 +57,9 @@ class Proc:
     name: str
     popen: subprocess.Popen[bytes]
     log: Path
+    heartbeat: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+    """When it was started (monotonic)."""
 
 
 def _command(*args: str) -> list[str]:
@@ -59,13 +73,13 @@ def child_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in OPTION_VARIABLES}
 
 
-def _spawn(name: str, args: list[str], log: Path) -> Proc:
+def _spawn(name: str, args: list[str], log: Path, heartbeat: Path) -> Proc:
     log.parent.mkdir(parents=True, exist_ok=True)
+    heartbeat.parent.mkdir(parents=True, exist_ok=True)
+    env = child_environment() | {LAUNCHER_PID: str(os.getpid())}
     with log.open("ab") as out:
-        popen = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_environment()
-        )
-    return Proc(name, popen, log)
+        popen = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    return Proc(name, popen, log, heartbeat)
 
 
 def stop_all(procs: list[Proc], grace_s: float = STOP_GRACE_S) -> None:
@@ -121,12 +135,21 @@ class Cluster:
     def all(self) -> list[Proc]:
         return list(self.procs.values())
 
+    def running(self) -> dict[str, Proc]:
+        """The processes started so far, by name (what the supervisor watches)."""
+        return dict(self.procs)
+
     def _security(self) -> str:
         return "--secure" if self.secure else "--no-secure"
 
+    def _common(self, name: str) -> list[str]:
+        heartbeat = str(self.layout.heartbeat(name))
+        return ["--run-dir", str(self.run_dir), self._security(), "--exit-with-parent", "--heartbeat", heartbeat]
+
     def start_coordinator(self) -> dict[str, str]:
         host = self.host
-        common = ["--run-dir", str(self.run_dir), self._security(), "--exit-with-parent"]
+        common = self._common("coordinator")
+        self.layout.endpoints.unlink(missing_ok=True)  # a resumed run's, from its last coordinator
         self.args["coordinator"] = _command(
             "coordinator", "--router-bind", f"tcp://{host}:*", "--pub-bind", f"tcp://{host}:*", *common
         )
@@ -141,8 +164,6 @@ class Cluster:
         host, ep = self.host, self.endpoints
         self.args[hid] = _command(
             "node",
-            "--run-dir",
-            str(self.run_dir),
             "--household",
             hid,
             "--router",
@@ -153,12 +174,11 @@ class Cluster:
             f"tcp://{host}:*",
             "--sync-bind",
             f"tcp://{host}:*",
-            self._security(),
-            "--exit-with-parent",
+            *self._common(hid),
         )
 
     def start(self, name: str) -> None:
-        self.procs[name] = _spawn(name, self.args[name], self.layout.log(name))
+        self.procs[name] = _spawn(name, self.args[name], self.layout.log(name), self.layout.heartbeat(name))
 
     def kill(self, name: str) -> None:
         """SIGKILL ``name`` by pid and reap it."""
@@ -208,35 +228,66 @@ def run_cluster(
     secure: bool = False,
     chaos: tuple[Fault, ...] = (),
     on_idle: Callable[[], None] | None = None,
-) -> None:
+) -> ClusterOutcome:
     """Start the coordinator and a node per household for a prepared run directory; wait for the end.
 
     ``on_block`` gets the height of each block the coordinator publishes, ``on_block_raw`` its signed
     envelope as published (for the live view); ``on_idle`` is called whenever every message that had
     arrived has been passed on, and at least every 0.1 s (the live view redraws then). ``chaos`` faults
-    are injected as the steps open.
-    Raises ``ClusterError`` if any process fails (one crashed on purpose aside); every process is
-    ended before this returns.
+    are injected as the steps open. What dies or hangs otherwise is restarted (``ets.supervisor``).
+
+    Returns the faults once the coordinator has ended the run (households that failed for good are
+    absent from the blocks meanwhile); raises ``ClusterError`` (with the faults) if the coordinator
+    failed for good, ``KeyboardInterrupt`` on Ctrl-C, SIGTERM or SIGHUP. Every process is ended before
+    this returns. Call it from the thread that stays until the end: on Linux the processes it starts
+    leave when that thread ends.
     """
     precompile()
     cluster = Cluster(run_dir, genesis, secure)
     driver = ChaosDriver(chaos, cluster, cluster.layout.log("chaos") if chaos else None)
+    policy = RestartPolicy.of(Params.load(cluster.layout.params).network)
+    supervisor = Supervisor(cluster, driver, policy, cluster.layout.log("supervisor"))
+    with _interruptions():
+        try:
+            endpoints = cluster.start_coordinator()
+            for hid in genesis.household_ids:
+                cluster.add_node(hid)
+                if hid not in driver.held_back:
+                    cluster.start(hid)
+            stopped = _watch(cluster, driver, supervisor, endpoints["pub"], on_block, on_block_raw, on_idle)
+            if cluster.coordinator.popen.returncode == 0:
+                return supervisor.outcome(stopped)
+            failed = [p for p in cluster.all() if p.popen.returncode != 0 and p.name not in driver.crashed]
+            error = failure(failed, cluster.layout)
+            if isinstance(error, ClusterError):
+                error.faults, error.failed = tuple(supervisor.faults), tuple(p.name for p in failed)
+            raise error
+        finally:
+            stop_all(cluster.all())
+
+
+@contextlib.contextmanager
+def _interruptions() -> Iterator[None]:
+    """SIGTERM and SIGHUP handled like Ctrl-C (a ``KeyboardInterrupt``, once; the stop that follows is not
+    interrupted again). Only the main thread can set handlers: elsewhere nothing changes."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        if not caught:
+            caught.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        endpoints = cluster.start_coordinator()
-        for hid in genesis.household_ids:
-            cluster.add_node(hid)
-            if hid not in driver.held_back:
-                cluster.start(hid)
-        _watch(cluster, driver, endpoints["pub"], on_block, on_block_raw, on_idle)
-        failed = [p for p in cluster.all() if p.popen.returncode != 0 and p.name not in driver.crashed]
-        if failed:
-            raise failure(failed, cluster.layout)
+        yield
     finally:
-        stop_all(cluster.all())
-
-
-INTERRUPTED = (130, -signal.SIGINT, -signal.SIGTERM)
-"""Exit statuses of a process stopped by Ctrl-C or SIGTERM (ours handle both and exit 130)."""
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def last_error(log: Path) -> str:
@@ -279,14 +330,17 @@ def _start_timeout(layout: RunLayout) -> str:
 def _watch(
     cluster: Cluster,
     driver: ChaosDriver,
+    supervisor: Supervisor,
     pub: str,
     on_block: Callable[[int], None] | None,
     on_block_raw: Callable[[bytes], None] | None,
     on_idle: Callable[[], None] | None = None,
-) -> None:
-    """Wait for every process to end, reporting block heights and driving faults from the steps announced.
+) -> list[str]:
+    """Wait for the end, reporting block heights, driving faults from the steps announced and restarting
+    what dies or hangs; returns the nodes stopped because they had not left in time after the end.
 
-    If the coordinator fails, the nodes are stopped rather than left to time out.
+    If the coordinator fails for good, the nodes are stopped rather than left to time out. Once it has
+    ended the run, the nodes get ``network.end_timeout_s`` and ``STOP_GRACE_S`` to leave.
     """
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
@@ -297,32 +351,57 @@ def _watch(
         key = SigningKey.load(cluster.layout.key("coordinator"))
         CurveIdentity.of(key, ()).connect_to(sub, cluster.genesis.coordinator_key)
     sub.connect(pub)
+    end_wait_s = Params.load(cluster.layout.params).network.end_timeout_s + STOP_GRACE_S
+    ended_at: float | None = None
     try:
-        while any(p.popen.poll() is None for p in cluster.all()) or driver.pending:
-            if cluster.coordinator.popen.poll() not in (None, 0) and not driver.holding("coordinator"):
+        while True:
+            supervisor.check()
+            status = cluster.coordinator.popen.poll()
+            running = [p.name for p in cluster.all() if p.popen.poll() is None]
+            if status == 0 and ended_at is None:
+                ended_at = time.monotonic()
+                supervisor.end_of_run()
+            if ended_at is not None:
+                if not running:
+                    return []
+                if time.monotonic() - ended_at > end_wait_s:
+                    supervisor.overstayed(running, end_wait_s)
+                    stop_all(cluster.all())
+                    return running
+            elif status is not None and not driver.holding("coordinator") and "coordinator" not in supervisor.due:
                 stop_all(cluster.all())
-                return
-            driver.tick()
+                return []
+            else:
+                driver.tick()
             if on_idle is not None:
                 on_idle()
-            if not sub.poll(100):
-                continue
-            while True:
-                try:
-                    raw = sub.recv(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                kind, number = _progress_of(raw)
-                if kind == "step":
-                    driver.step_opened(number)
-                elif kind == "block":
-                    if on_block is not None:
-                        on_block(number)
-                    if on_block_raw is not None:
-                        on_block_raw(raw)
+            if sub.poll(100):
+                _receive(sub, driver, on_block, on_block_raw)
     finally:
         sub.close(linger=0)
         ctx.term()
+
+
+def _receive(
+    sub: zmq.Socket[bytes],
+    driver: ChaosDriver,
+    on_block: Callable[[int], None] | None,
+    on_block_raw: Callable[[bytes], None] | None,
+) -> None:
+    """Pass on every message waiting: steps to the chaos driver, blocks to the callbacks."""
+    while True:
+        try:
+            raw = sub.recv(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        kind, number = _progress_of(raw)
+        if kind == "step":
+            driver.step_opened(number)
+        elif kind == "block":
+            if on_block is not None:
+                on_block(number)
+            if on_block_raw is not None:
+                on_block_raw(raw)
 
 
 def _progress_of(raw: bytes) -> tuple[str, int]:

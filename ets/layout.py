@@ -44,6 +44,10 @@ class RunLayout:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def heartbeat(self, name: str) -> Path:
+        """The heartbeat file a process of ``ets run`` writes (``ets.health``); the launcher watches it."""
+        return self.root / "heartbeats" / f"{name}.json"
+
     @property
     def coordinator_ledger(self) -> Path:
         return self.ledger("coordinator")

@@ -230,6 +230,17 @@ class NetworkParams:
     max_bad_frames: int = param(
         1000, "Bad frames after which a connection is ignored for the rest of the run.", lo=1, hi=10**9
     )
+    max_restarts: int = param(5, "Times `ets run` restarts one process that died or hung (0: never).", lo=0, hi=1000)
+    restart_backoff_s: float = param(
+        0.5, "Wait before `ets run` restarts a process; doubled for each further restart of it.", unit="s", lo=0, hi=600
+    )
+    hang_timeout_s: float = param(
+        30.0,
+        "A process of `ets run` whose heartbeat is older than this is taken as hung: killed and restarted.",
+        unit="s",
+        lo=3,
+        hi=86400,
+    )
 
 
 @dataclass(frozen=True, slots=True)

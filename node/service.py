@@ -16,7 +16,6 @@ by peers are checked like any other, so a node cut off from the coordinator alon
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from ets.drops import Drops
 from ets.health import Heartbeat
 from ets.meters import MeterSeries
 from ets.params import Params
+from ets.parent import launcher_pid, parent_gone
 from node.offer import build_offer
 from node.state import StepMachine
 from node.transport import NodeTransport, Source
@@ -103,7 +103,9 @@ class Node:
         self.state = genesis_state(g)
         self.history = History(g)
         self.sent_offers: dict[int, bytes] = {}
+        self.heartbeat = Heartbeat(config.heartbeat)
         for raw in self.ledger.records:
+            self.heartbeat.beat(self.state.height)  # alive while it reads a long ledger
             self._apply(*read_block(raw, self.genesis, self.verifier), store=False)
         if self.ledger.records:
             log.info("resumed from the ledger at height %d", self.state.height)
@@ -114,8 +116,7 @@ class Node:
         self.drops = Drops(log, self.params.network.max_bad_frames)
         self.stopping = False
         self._last_catchup = 0.0
-        self._parent = os.getppid()
-        self.heartbeat = Heartbeat(config.heartbeat)
+        self._parent = launcher_pid()
         self.stored: dict[bytes, None] = {}
         """Signatures of the last blocks stored, oldest first."""
 
@@ -308,7 +309,7 @@ class Node:
         heard_coordinator = False
         try:
             while not self.stopping:
-                if cfg.exit_with_parent and os.getppid() != self._parent:
+                if cfg.exit_with_parent and parent_gone(self._parent):
                     log.error("the launching process is gone; leaving")
                     return 4
                 self.heartbeat.beat(self.state.height)

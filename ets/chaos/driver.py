@@ -55,6 +55,10 @@ class ChaosDriver:
         """True while ``name`` is down or paused on purpose."""
         return any(e.fault.target == name for e in self.endings)
 
+    def planned(self, name: str) -> bool:
+        """True while ``name`` is down or paused on purpose, or crashed for good: not a fault."""
+        return name in self.crashed or self.holding(name)
+
     def step_opened(self, step: int) -> None:
         """Carry out what is due when ``step`` opens (and any step skipped since the last call)."""
         for s in range(self.last_step + 1, step + 1):

@@ -27,7 +27,7 @@ from ets.meters import MeterSeries
 from ets.params import Params
 from ets.results import read_csv, records_from_blocks, results_frame, write_csv
 from ets.setup import create_run, new_run_dir
-from ets.summary import optimum_line, summarize
+from ets.summary import fallback_summary, optimum_line, summarize
 from optimizer.forecast_skill import skill_summary
 
 
@@ -111,6 +111,7 @@ def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -
     gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, baseline, prepared.grid, prepared.data)
     summary["optimum"] = gap.to_json()
     summary["finality"] = finality(blocks).to_json()
+    summary["fallback"] = fallback_summary(blocks)
     summary["forecast"] = forecast_skill(prepared)
     summary["run_dir"] = str(run_dir)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
@@ -167,4 +168,7 @@ def print_summary(summary: dict[str, object]) -> None:
     optimum = summary["optimum"]
     assert isinstance(optimum, dict)
     console.print(f"perfect-foresight optimum: {optimum_line(optimum)}")
+    fallback = summary.get("fallback")
+    if isinstance(fallback, dict) and fallback["steps"]:
+        console.print(f"steps that fell back to the baseline policy: {fallback['steps']} (summary.json, fallback)")
     console.print(f"results: {summary['run_dir']}")

@@ -19,7 +19,7 @@ import numpy as np
 
 from chain.blocks import Settlement
 from chain.delivery import Array, Units
-from chain.genesis import HouseholdId
+from chain.genesis import Genesis, HouseholdId
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,14 @@ class Alone:
     unserved: Array
     soc_after: Array
     shared_soc_after: Array
+
+
+def genesis_units(genesis: Genesis) -> tuple[Units, Units]:
+    """The members' own batteries and community-battery shares, as columns in member order."""
+    own, shared = (
+        Units(b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency) for b in genesis.batteries
+    )
+    return own, shared
 
 
 def share_capacity(wish: Array, limit_kwh: float) -> tuple[Array, Array]:

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chain.alone import act_alone, alone_settlements
+from chain.alone import act_alone, alone_settlements, genesis_units
 from chain.blocks import FLOW_FIELDS, SETTLEMENT_NUMBERS, Block, Correction, Settlement, block_hash
 from chain.columns import COLUMN, SettlementTable
 from chain.crypto import Verifier
-from chain.delivery import Units
 from chain.energy import TOLERANCE_KWH, community_problems, physics_flags, settlement_problems
 from chain.envelope import Envelope
 from chain.errors import ChainError, PeerError
@@ -317,14 +316,11 @@ def _check_fallback(block: Block, t: SettlementTable, soc: list[tuple[float, flo
     h = block.height
     if block.trades:
         raise ChainError(h, "a step that fell back to the baseline policy has no trades")
-    own, shared = (
-        Units(b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency) for b in genesis.batteries
-    )
     dt = genesis.dt_hours
     production, consumption = t.column("production"), t.column("consumption")
     before = (np.array([o for o, _ in soc]), np.array([s for _, s in soc]))
     limits = (block.import_capacity_kw * dt, block.export_capacity_kw * dt)
-    step = act_alone(production, consumption, *before, (own, shared), dt, limits)
+    step = act_alone(production, consumption, *before, genesis_units(genesis), dt, limits)
     expected = alone_settlements(
         t.households, t.modes, production, consumption, before, step, genesis.community_fee_per_kwh
     )

@@ -12,9 +12,19 @@ from chain.genesis import HouseholdId
 
 MAX_MEMBERS = 100_000
 
-SETTLEMENT_MODES = ("market", "alone", "close")
-"""How a household's step was settled: cleared by the market, by the baseline policy (absent, or the
-clearing failed), or the closing entry after the last step (no energy, only the final transfer)."""
+SETTLEMENT_MODES = ("market", "alone", "fallback", "close")
+"""How a household's step was settled: cleared by the market; by the baseline policy because it was
+absent (``alone``) or because the step's clearing failed (``fallback``, an offered household); or the
+closing entry after the last step (no energy, only the final transfer)."""
+
+MAX_FALLBACK_CHARS = 120
+"""Longest reason a block gives for falling back to the baseline policy."""
+
+
+def fallback_reason(text: str) -> str:
+    """``text`` as a block's fallback reason: one line of printable ASCII, at most ``MAX_FALLBACK_CHARS``."""
+    line = " ".join("".join(c if " " <= c <= "~" else " " for c in text).split())
+    return line[:MAX_FALLBACK_CHARS] or "clearing failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +210,8 @@ class Block:
     """The sealed result of one step.
 
     ``offers`` and ``acks`` are the exact signed envelopes received (byte for byte); ``settlements`` are
-    canonical settlement encodings, one per household in genesis order; ``corrections`` settle earlier
+    canonical settlement encodings, one per household in genesis order (a step whose clearing failed
+    carries the baseline policy's, and ``fallback`` says why); ``corrections`` settle earlier
     steps against the meter readings in this block's offers. The settlements root covers both lists.
     The block for step ``genesis.steps`` closes the run: no energy is cleared, only the last meter
     readings and the final transfers are settled.
@@ -226,6 +237,9 @@ class Block:
     clearing_status: str
     objective: float
     """Objective value of the clearing over its horizon ($; NaN encoded as 0 when not solved)."""
+    fallback: str = ""
+    """Why the step fell back to the baseline policy (every household acting alone); empty when the market
+    cleared it (``fallback_reason``)."""
 
     def encode(self) -> bytes:
         return codec.pack(
@@ -246,12 +260,13 @@ class Block:
                 list(self.acks),
                 self.clearing_status,
                 self.objective,
+                self.fallback,
             ]
         )
 
     @classmethod
     def decode(cls, payload: bytes) -> Block:
-        obj = codec.fields(codec.unpack(payload), 16, "block")
+        obj = codec.fields(codec.unpack(payload), 17, "block")
         prices = codec.fields(obj[6], 3, "block.prices")
         caps = codec.fields(obj[7], 2, "block.capacity")
         return cls(
@@ -274,6 +289,7 @@ class Block:
             acks=codec.as_bytes_tuple(obj[13], "block.acks"),
             clearing_status=codec.as_str(obj[14], "block.clearing_status", max_len=32),
             objective=codec.as_float(obj[15], "block.objective"),
+            fallback=codec.as_str(obj[16], "block.fallback", min_len=0, max_len=MAX_FALLBACK_CHARS),
         )
 
     def decoded_settlements(self) -> list[Settlement]:

@@ -124,9 +124,9 @@ def as_float(value: Any, field: str) -> float:
     return value
 
 
-def as_str(value: Any, field: str, *, max_len: int = 64) -> str:
-    if not isinstance(value, str) or not 0 < len(value) <= max_len:
-        raise DecodeError(f"{field}: expected a string of 1..{max_len} characters")
+def as_str(value: Any, field: str, *, min_len: int = 1, max_len: int = 64) -> str:
+    if not isinstance(value, str) or not min_len <= len(value) <= max_len:
+        raise DecodeError(f"{field}: expected a string of {min_len}..{max_len} characters")
     return value
 
 

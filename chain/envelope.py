@@ -23,7 +23,9 @@ from chain.crypto import (
 from chain.errors import DecodeError, SignatureError
 
 DOMAIN = b"ets-envelope-v1\x00"
-VERSION = 1
+VERSION = 2
+"""Format version of every message and ledger record (2: a block carries its fallback reason); a reader
+refuses any other."""
 
 KINDS = frozenset({"hello", "start", "beacon", "step", "offer", "block", "ack", "get_blocks", "blocks", "end", "bye"})
 """Every message kind the protocol knows."""

@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chain.blocks import FLOW_FIELDS, Block, Correction, Settlement, block_hash
+import numpy as np
+
+from chain.alone import act_alone, alone_settlements, genesis_units
+from chain.blocks import FLOW_FIELDS, SETTLEMENT_NUMBERS, Block, Correction, Settlement, block_hash
 from chain.columns import COLUMN, SettlementTable
 from chain.crypto import Verifier
 from chain.energy import TOLERANCE_KWH, community_problems, physics_flags, settlement_problems
@@ -26,6 +29,8 @@ PRICE_TOLERANCE = 1e-9
 """Slack in price comparisons ($/kWh)."""
 MONEY_TOLERANCE = 1e-9
 """Slack in money sums ($)."""
+OPTIMAL = "optimal"
+"""The clearing status of a step the market cleared."""
 
 TransferRule = Callable[[History, Sequence[float], Sequence[float]], Sequence[float]]
 """Closing transfers from the history, each household's bill so far ($) and what it has stored at the
@@ -66,9 +71,24 @@ def validate_block(
     ``verify`` checks them all). With ``transfers``, a closing block's transfers must be the ones the rule
     gives; without, they must only balance. Raises ``ChainError`` naming the height and the first broken rule.
     """
-    h = block.height
     if env.signer != genesis.coordinator_key:
-        raise ChainError(h, "not signed by the coordinator")
+        raise ChainError(block.height, "not signed by the coordinator")
+    return validate_contents(state, history, block, genesis, verifier, verify_offers=verify_offers, transfers=transfers)
+
+
+def validate_contents(
+    state: ChainState,
+    history: History,
+    block: Block,
+    genesis: Genesis,
+    verifier: Verifier | None = None,
+    *,
+    verify_offers: bool = False,
+    transfers: TransferRule | None = None,
+) -> Validated:
+    """``validate_block`` but for who signed the block: what the coordinator checks of a block it is about
+    to sign."""
+    h = block.height
     if block.chain_id != genesis.chain_id:
         raise ChainError(h, "other chain id")
     if block.height != state.height:
@@ -107,6 +127,10 @@ def validate_block(
     else:
         _check_settlements(block, settlements, soc, offers, genesis)
         _check_totals(block, settlements, genesis)
+        if block.fallback:
+            _check_fallback(block, settlements, soc, genesis)
+        elif offers and block.clearing_status != OPTIMAL:
+            raise ChainError(h, f"clearing status {block.clearing_status!r} without a fallback to the baseline policy")
     if verify_offers:
         assert verifier is not None, "verifying offers needs a verifier"
         _check_acks(block, genesis, verifier, history)
@@ -239,12 +263,12 @@ def _check_settlements(
     (whose checks run for every row at once; a flagged row is checked again on its own, which names the
     problem)."""
     h = block.height
-    market_failed = block.clearing_status != "optimal"
+    offered_mode = "fallback" if block.fallback else "market"
     suspect = physics_flags(t, *genesis.batteries, genesis.dt_hours).tolist()
     rows = t.numbers.tolist()
     for i, member in enumerate(genesis.members):
         hid = member.household
-        _check_settlement(h, t.households[i], t.modes[i], rows[i], hid, soc[i], offers.get(hid), market_failed)
+        _check_settlement(h, t.households[i], t.modes[i], rows[i], hid, soc[i], offers.get(hid), offered_mode)
         if suspect[i]:
             for problem in settlement_problems(t.row(i), member.battery, member.shared_battery, genesis.dt_hours):
                 raise ChainError(h, f"{hid}: {problem}")
@@ -264,27 +288,51 @@ def _check_settlement(
     household: HouseholdId,
     soc: tuple[float, float],
     offer: Offer | None,
-    market_failed: bool,
+    offered_mode: str,
 ) -> None:
     """One household's settlement (``settled``, ``mode`` and its numbers ``row``) against its offer and the
-    ledger's states of charge."""
+    ledger's states of charge; an offered household is settled in ``offered_mode``, an absent one alone."""
     if settled != household:
         raise ChainError(h, f"settlement for {settled!r} where {household!r} was expected")
     if row[_TRANSFER]:
         raise ChainError(h, f"{household}: transfers are settled only when the run closes")
     if abs(row[_SOC_BEFORE] - soc[0]) > TOLERANCE_KWH or abs(row[_SHARED_SOC_BEFORE] - soc[1]) > TOLERANCE_KWH:
         raise ChainError(h, f"{household}: states of charge before the step differ from the ledger's")
-    if offer is None or mode == "alone":
-        if offer is not None and not market_failed:
-            raise ChainError(h, f"{household}: offered but not settled by the market")
+    if offer is None:
+        if mode != "alone":
+            raise ChainError(h, f"{household}: absent but settled as {mode!r}, not alone")
         if row[_P2P_BUY] or row[_P2P_SELL]:
             raise ChainError(h, f"{household}: acting alone but trading")
-        if offer is None:
-            return
-    elif mode != "market":
-        raise ChainError(h, f"{household}: unknown settlement mode {mode!r}")
+        return
+    if mode != offered_mode:
+        raise ChainError(h, f"{household}: offered and settled as {mode!r} in a step settled as {offered_mode!r}")
     if row[_PRODUCTION] != float(offer.production_kwh[0]) or row[_CONSUMPTION] != float(offer.consumption_kwh[0]):
         raise ChainError(h, f"{household}: production/consumption differ from its offer")
+
+
+def _check_fallback(block: Block, t: SettlementTable, soc: list[tuple[float, float]], genesis: Genesis) -> None:
+    """A step that fell back settles exactly what the baseline policy gives (``chain.alone``) for its
+    production, consumption, storage and transformer limits: no trade, no other schedule."""
+    h = block.height
+    if block.trades:
+        raise ChainError(h, "a step that fell back to the baseline policy has no trades")
+    dt = genesis.dt_hours
+    production, consumption = t.column("production"), t.column("consumption")
+    before = (np.array([o for o, _ in soc]), np.array([s for _, s in soc]))
+    limits = (block.import_capacity_kw * dt, block.export_capacity_kw * dt)
+    step = act_alone(production, consumption, *before, genesis_units(genesis), dt, limits)
+    expected = alone_settlements(
+        t.households, t.modes, production, consumption, before, step, genesis.community_fee_per_kwh
+    )
+    for raw, policy in zip(block.settlements, expected, strict=True):
+        if raw != policy.encode():
+            got = Settlement.decode(raw)
+            name = next((n for n in SETTLEMENT_NUMBERS if getattr(got, n) != getattr(policy, n)), "mode")
+            raise ChainError(
+                h,
+                f"{policy.household}: {name} {getattr(got, name)} in a step that fell back, where the baseline "
+                f"policy gives {getattr(policy, name)}",
+            )
 
 
 def _check_totals(block: Block, t: SettlementTable, genesis: Genesis) -> None:

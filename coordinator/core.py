@@ -14,18 +14,19 @@ from chain.blocks import Block, MarketPrices, Settlement
 from chain.crypto import SigningKey
 from chain.energy import TOLERANCE_KWH
 from chain.envelope import Envelope
-from chain.errors import ReplayError
+from chain.errors import ChainError, ReplayError
 from chain.genesis import Genesis, HouseholdId
-from chain.history import History
+from chain.history import History, Planned
 from chain.merkle import merkle_root
 from chain.messages import sign
 from chain.offers import Ack, Offer
 from chain.reading import check_offer
 from chain.state import ChainState, genesis_state
-from chain.validation import apply_block, storage_for_step, validate_block
+from chain.validation import Validated, apply_block, storage_for_step, validate_block, validate_contents
 from optimizer.fairness import closing_transfers
 from optimizer.flows import Array, GridWindow, Mask
 from optimizer.market import Market, StepInputs, StepOutcome
+from optimizer.settlement import StepPrices
 
 
 @dataclass
@@ -113,6 +114,17 @@ def market_arrays(
     return present, production, consumption
 
 
+@dataclass(frozen=True, slots=True)
+class _Sealing:
+    """What a block of a step is sealed from, whatever its settlements."""
+
+    box: OfferBox
+    planned: Planned
+    window: GridWindow | None
+    acks: tuple[bytes, ...]
+    key: SigningKey
+
+
 class CoordinatorCore:
     """Ledger state, history and market of one run; ``seal`` makes the next block, ``accept`` applies it."""
 
@@ -125,64 +137,80 @@ class CoordinatorCore:
         self.last_offers: dict[HouseholdId, Offer] = {}
         self.acks = AckBox()
         self.last_outcome: StepOutcome | None = None
+        self._checked: tuple[Envelope, Validated] | None = None
+        """The block ``seal`` checked last, with what the check found."""
 
     def open(self, step: int) -> OfferBox:
         return OfferBox(self.genesis, step, self.state, self.history)
 
     def seal(self, box: OfferBox, window: GridWindow | None, key: SigningKey) -> tuple[Envelope, Block]:
-        """The signed block for the box's step: a cleared step, or the closing block after the last."""
+        """The signed block for the box's step: a cleared step, or the closing block after the last.
+
+        A cleared block is checked by the rules before it is returned: one that breaks a rule falls back to
+        the baseline policy (``Market.fallback``), as does a clearing that fails, so the run goes on."""
         g = self.genesis
-        received = box.in_order()
-        offers = {o.household: o for _, o in received}
-        readings = [(o.household, r) for _, o in received for r in o.meter]
-        planned = self.history.plan_corrections(readings)
-        corrections, correction_costs = planned.corrections, planned.costs
-        soc_now = storage_for_step(self.state, corrections, self.history, box.step)
+        offers = {o.household: o for _, o in box.in_order()}
+        planned = self.history.plan_corrections([(o.household, r) for o in offers.values() for r in o.meter])
+        soc_now = storage_for_step(self.state, planned.corrections, self.history, box.step)
+        sealed = _Sealing(box, planned, window, self.acks.take(), key)
+        if box.step >= g.steps:
+            self.last_outcome = None
+            return self._sign(sealed, self._closing(planned, soc_now))
+        assert window is not None
+        present, production, consumption = market_arrays(g.household_ids, offers, self.last_offers, box.step, g.horizon)
         own_soc = np.array([own for own, _ in soc_now])
         shared_soc = np.array([shared for _, shared in soc_now])
-        if box.step < g.steps:
-            assert window is not None
-            present, production, consumption = market_arrays(
-                g.household_ids, offers, self.last_offers, box.step, g.horizon
-            )
-            outcome = self.market.clear(StepInputs(present, production, consumption, own_soc, shared_soc, window))
-            self.last_offers.update(offers)
-            self.last_outcome = outcome
-            settlements = outcome.settlements
-            prices = MarketPrices(outcome.prices.grid_buy, outcome.prices.grid_sell, outcome.prices.p2p)
-            capacity = (float(window.import_kw[0]), float(window.export_kw[0]))
-            trades, status, objective = tuple(outcome.trades), outcome.status, outcome.objective
-        else:
-            self.last_outcome = None
-            bills = [g.initial_wallet - w + c for w, c in zip(self.state.wallet, correction_costs, strict=True)]
-            history = self.history.with_corrections(planned)
-            stored = [own + shared for own, shared in soc_now]
-            valuation = self.market.config.valuation
-            transfers = closing_transfers(self.settlement_rule, g, history, bills, valuation, stored)
-            settlements = self._closing_settlements(transfers, soc_now)
-            prices, capacity, trades, status, objective = MarketPrices(0.0, 0.0, 0.0), (0.0, 0.0), (), "closed", 0.0
-        encoded = [s.encode() for s in settlements]
-        encoded_corrections = [c.encode() for c in corrections]
+        inputs = StepInputs(present, production, consumption, own_soc, shared_soc, window)
+        outcome = self.market.clear(inputs)
+        env, block = self._sign(sealed, outcome)
+        if not outcome.fallback:
+            try:
+                self._checked = (env, validate_contents(self.state, self.history, block, self.genesis))
+            except ChainError as exc:
+                outcome = self.market.fallback(inputs, f"the cleared step breaks a rule: {exc.reason}", outcome.status)
+                env, block = self._sign(sealed, outcome)
+        self.last_offers.update(offers)
+        self.last_outcome = outcome
+        return env, block
+
+    def _closing(self, planned: Planned, soc_now: Sequence[tuple[float, float]]) -> StepOutcome:
+        """The closing block's contents: no energy, only the closing transfers."""
+        g = self.genesis
+        bills = [g.initial_wallet - w + c for w, c in zip(self.state.wallet, planned.costs, strict=True)]
+        history = self.history.with_corrections(planned)
+        stored = [own + shared for own, shared in soc_now]
+        transfers = closing_transfers(self.settlement_rule, g, history, bills, self.market.config.valuation, stored)
+        settlements = self._closing_settlements(transfers, soc_now)
+        return StepOutcome(settlements, [], StepPrices(0.0, 0.0, 0.0), "closed", 0.0, 0.0)
+
+    def _sign(self, s: _Sealing, outcome: StepOutcome) -> tuple[Envelope, Block]:
+        g = self.genesis
+        received = s.box.in_order()
+        encoded = [x.encode() for x in outcome.settlements]
+        encoded_corrections = [c.encode() for c in s.planned.corrections]
+        capacity = (float(s.window.import_kw[0]), float(s.window.export_kw[0])) if s.window is not None else (0.0, 0.0)
+        offered = {o.household for _, o in received}
         block = Block(
             chain_id=g.chain_id,
             height=self.state.height,
-            step=box.step,
+            step=s.box.step,
             parent_hash=self.state.tip,
             offers_root=merkle_root([env.raw for env, _ in received]),
             settlements_root=merkle_root([*encoded, *encoded_corrections]),
-            prices=prices,
+            prices=MarketPrices(outcome.prices.grid_buy, outcome.prices.grid_sell, outcome.prices.p2p),
             import_capacity_kw=capacity[0],
             export_capacity_kw=capacity[1],
             offers=tuple(env.raw for env, _ in received),
             settlements=tuple(encoded),
             corrections=tuple(encoded_corrections),
-            trades=trades,
-            absent=tuple(h for h in g.household_ids if h not in offers),
-            acks=self.acks.take(),
-            clearing_status=status,
-            objective=objective,
+            trades=tuple(outcome.trades),
+            absent=tuple(h for h in g.household_ids if h not in offered),
+            acks=s.acks,
+            clearing_status=outcome.status,
+            objective=outcome.objective,
+            fallback=outcome.fallback,
         )
-        return sign(block, key), block
+        return sign(block, s.key), block
 
     def _closing_settlements(self, transfers: Sequence[float], soc: Sequence[tuple[float, float]]) -> list[Settlement]:
         zero = 0.0
@@ -195,6 +223,11 @@ class CoordinatorCore:
         ]  # fmt: skip
 
     def accept(self, env: Envelope, block: Block) -> None:
-        """Apply a block this core sealed (checked like any other block, offers' signatures aside)."""
-        validated = validate_block(self.state, self.history, env, block, self.genesis, None, verify_offers=False)
+        """Apply a block (checked like any other block, offers' signatures aside; the block ``seal`` just
+        checked is not checked twice)."""
+        checked, self._checked = self._checked, None
+        if checked is not None and checked[0] is env and env.signer == self.genesis.coordinator_key:
+            validated = checked[1]
+        else:
+            validated = validate_block(self.state, self.history, env, block, self.genesis, None, verify_offers=False)
         self.state = apply_block(self.state, self.history, env, block, validated)

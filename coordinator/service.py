@@ -256,6 +256,8 @@ class Coordinator:
         transport.publish(env.raw)
         if block.absent:
             log.warning("step %d: absent %s", step, ", ".join(block.absent))
+        if block.fallback:
+            log.warning("step %d: the clearing fell back to the baseline policy: %s", step, block.fallback)
         outcome = self.core.last_outcome
         self.metrics.append(
             StepMetrics(

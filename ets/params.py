@@ -156,6 +156,13 @@ class OptimizerParams:
         "Solver for the clearing (PIQP is 2-3x faster than Clarabel on this model; see README, Performance).",
         choices=("PIQP", "CLARABEL", "HIGHS", "OSQP", "SCS"),
     )
+    max_solver_iterations: int = param(
+        0,
+        "Most iterations each solver may take for one clearing (0 = the solver's own limit). A clearing that "
+        "stops at the limit, like any clearing that fails, falls back to the baseline policy for its step.",
+        lo=0,
+        hi=1_000_000,
+    )
     topology: str = param(
         "pool",
         "pool: everyone may trade with everyone; ring: each household trades only with its nearest neighbours "

@@ -62,6 +62,8 @@ class Resolver:
             raise ChainError(
                 h, f"re-clearing ends {again.clearing_status!r}, the block records {recorded.clearing_status!r}"
             )
+        if recorded.fallback != again.fallback:
+            raise ChainError(h, f"re-clearing falls back {again.fallback!r}, the block records {recorded.fallback!r}")
         _same(h, "settlement", recorded.decoded_settlements(), again.decoded_settlements())
         _same(h, "correction", recorded.decoded_corrections(), again.decoded_corrections())
         mine = {(t.seller, t.buyer): t.kwh for t in again.trades}

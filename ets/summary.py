@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from chain.blocks import Block
 from ets.bound import total_cost
 from ets.params import Params
 from ets.results import community_cost, peak_import_kw, per_household_cost
@@ -14,6 +16,8 @@ from optimizer.valuation import Valuation
 
 SAVING_TOLERANCE = 1e-6
 """A household is worse off when it pays more than this ($) over the baseline."""
+FALLBACK_STEPS_LISTED = 20
+"""How many steps ``fallback_summary`` names for each reason (the count covers them all)."""
 
 
 def energy_kpis(frame: pd.DataFrame) -> dict[str, float]:
@@ -128,6 +132,22 @@ def summarize(
     if metrics is not None and len(metrics):
         summary["network"] = network_kpis(metrics)
     return summary
+
+
+def fallback_summary(blocks: Sequence[Block]) -> dict[str, Any]:
+    """``summary.json``'s ``fallback``: how many steps fell back to the baseline policy because their
+    clearing failed, and for each reason a block gives, how many and the first of them."""
+    by_reason: dict[str, list[int]] = {}
+    for b in blocks:
+        if b.fallback:
+            by_reason.setdefault(b.fallback, []).append(b.step)
+    return {
+        "steps": sum(map(len, by_reason.values())),
+        "reasons": [
+            {"reason": reason, "steps": len(steps), "first_steps": steps[:FALLBACK_STEPS_LISTED]}
+            for reason, steps in by_reason.items()
+        ],
+    }
 
 
 def network_kpis(metrics: pd.DataFrame) -> dict[str, float]:

@@ -28,7 +28,7 @@ from ets.meters import MeterSeries
 from ets.params import Params
 from ets.results import results_frame, write_csv
 from ets.setup import building_run_dir, create_run, publish_run_dir
-from ets.summary import optimum_line, summarize
+from ets.summary import fallback_summary, optimum_line, summarize
 from optimizer.forecast_skill import skill_summary
 
 
@@ -168,6 +168,7 @@ def run_summary(
     gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, base, prepared.grid, prepared.data, steps)
     summary["optimum"] = gap.to_json()
     summary["finality"] = finality(blocks).to_json()
+    summary["fallback"] = fallback_summary(blocks)
     summary["forecast"] = forecast_skill(prepared, steps)
     return summary
 
@@ -235,4 +236,7 @@ def print_summary(summary: dict[str, object]) -> None:
     optimum = summary["optimum"]
     assert isinstance(optimum, dict)
     console.print(f"perfect-foresight optimum: {optimum_line(optimum)}")
+    fallback = summary.get("fallback")
+    if isinstance(fallback, dict) and fallback["steps"]:
+        console.print(f"steps that fell back to the baseline policy: {fallback['steps']} (summary.json, fallback)")
     console.print(f"results: {summary['run_dir']}")

@@ -1,4 +1,4 @@
-"""The baseline policy: every household on its own, no trading.
+"""The baseline policy: every household on its own, no trading (``chain.alone`` states the rule).
 
 Per household and step: consume own production first; charge the surplus into its own battery, then
 into its share of the community battery, and sell the rest to the grid; cover a deficit from its own
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from optimizer.flows import Array, Flows, Storage, share_capacity
+from chain.alone import act_alone
+from optimizer.flows import Array, Flows, Storage
 
 
 def baseline_step(
@@ -24,32 +25,28 @@ def baseline_step(
     export_kwh: float,
 ) -> tuple[Flows, Array, Array]:
     """Flows of one step and the states of charge (own, shared) after it."""
-    net = production - consumption
-    surplus = np.maximum(net, 0.0)
-    deficit = np.maximum(-net, 0.0)
-    charge = np.minimum(surplus, storage.own.charge_room(soc, dt_hours))
-    shared_charge = np.minimum(surplus - charge, storage.shared.charge_room(shared_soc, dt_hours))
-    discharge = np.minimum(deficit, storage.own.discharge_room(soc, dt_hours))
-    shared_discharge = np.minimum(deficit - discharge, storage.shared.discharge_room(shared_soc, dt_hours))
-    grid_buy, unserved = share_capacity(deficit - discharge - shared_discharge, import_kwh)
-    grid_sell, curtailed = share_capacity(surplus - charge - shared_charge, export_kwh)
+    step = act_alone(
+        production,
+        consumption,
+        soc,
+        shared_soc,
+        (storage.own.units(), storage.shared.units()),
+        dt_hours,
+        (import_kwh, export_kwh),
+    )
     zeros = np.zeros_like(production)
     flows = Flows(
         production=production,
         consumption=consumption,
-        grid_buy=grid_buy,
-        grid_sell=grid_sell,
+        grid_buy=step.grid_buy,
+        grid_sell=step.grid_sell,
         p2p_buy=zeros,
         p2p_sell=zeros,
-        charge=charge,
-        discharge=discharge,
-        shared_charge=shared_charge,
-        shared_discharge=shared_discharge,
-        curtailed=curtailed,
-        unserved=unserved,
+        charge=step.charge,
+        discharge=step.discharge,
+        shared_charge=step.shared_charge,
+        shared_discharge=step.shared_discharge,
+        curtailed=step.curtailed,
+        unserved=step.unserved,
     )
-    return (
-        flows,
-        storage.own.soc_after(soc, charge, discharge),
-        storage.shared.soc_after(shared_soc, shared_charge, shared_discharge),
-    )
+    return flows, step.soc_after, step.shared_soc_after

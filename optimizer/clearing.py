@@ -35,6 +35,14 @@ on a feasible model; Clarabel is slower and steadier)."""
 SOLVER_OPTIONS: dict[str, dict[str, object]] = {"PIQP": {"reg_lower_limit": 1e-8}}
 """PIQP's default floor on its regularisation (1e-10) lets it declare feasible clearings of a hundred
 households infeasible (7 of 9 steps in one trial); with 1e-8 it solved all 9 and nothing fell back."""
+ITERATION_OPTIONS: dict[str, tuple[str, ...]] = {
+    "PIQP": ("max_iter",),
+    "CLARABEL": ("max_iter",),
+    "OSQP": ("max_iter",),
+    "SCS": ("max_iters",),
+    "HIGHS": ("simplex_iteration_limit", "ipm_iteration_limit"),
+}
+"""Each solver's options that bound its iterations (``optimizer.max_solver_iterations``)."""
 TOPOLOGIES = ("pool", "ring")
 MIN_DEFICIT_COST = 1e-6
 """$/kWh kept on deficits when trading is free, so that the pool's deficits stay tight."""
@@ -230,9 +238,11 @@ def _first(var: cp.Variable | None, rows: int) -> Array:
 class _Model:
     """What both formulations share: storage, solving and turning a solver outcome into a value."""
 
-    def __init__(self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str) -> None:
+    def __init__(
+        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, max_iterations: int
+    ) -> None:
         self.n, self.horizon, self.solver, self.costs = storage.size, horizon, solver, costs
-        self.solver_options: dict[str, object] = dict(SOLVER_OPTIONS.get(solver, {}))
+        self.max_iterations = max_iterations
         self.units = Units.of(storage, dt_hours)
         self.v: dict[str, cp.Variable] = storage_variables(self.units, horizon) if self.units.count else {}
         self.p = _grid_parameters(horizon)
@@ -266,14 +276,21 @@ class _Model:
                 return ClearingResult(OPTIMAL, float(self.problem.value), self._schedule(inputs), seconds)
         return ClearingResult(status[:32], 0.0, None, time.perf_counter() - started)
 
+    def solver_options(self, solver: str) -> dict[str, object]:
+        """``solver``'s options: its tuning, and the iteration limit where one is set (0: its own)."""
+        options: dict[str, object] = dict(SOLVER_OPTIONS.get(solver, {}))
+        if self.max_iterations:
+            options.update(dict.fromkeys(ITERATION_OPTIONS.get(solver, ()), self.max_iterations))
+        return options
+
     def _try(self, solver: str) -> str:
-        """Solve with ``solver``; the status, never an exception.
+        """Solve with ``solver``; the status, never a solver error.
 
         Never warm-started: a solver updated from the last step's data lands a few ulps away from one set
         up afresh, so a coordinator restarted mid-run (or a resumed run) would clear differently from one
         that ran through. Set up afresh every step, a step's clearing depends on its inputs alone (and it
         costs no measurable time on this model)."""
-        options = self.solver_options if solver == self.solver else {}
+        options = self.solver_options(solver)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)  # an inaccurate solution is a status here
@@ -316,8 +333,10 @@ class PoolModel(_Model):
     Cost: ``buy . GB - sell . GS + c_p2p (sum d + D_others - GB - U) + storage + c_u sum U + c_k sum K``.
     """
 
-    def __init__(self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str) -> None:
-        super().__init__(storage, horizon, dt_hours, costs, solver)
+    def __init__(
+        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, max_iterations: int = 0
+    ) -> None:
+        super().__init__(storage, horizon, dt_hours, costs, solver, max_iterations)
         h = horizon
         self.owners = np.unique(self.units.owner)
         p, v = self.p, self.v
@@ -429,9 +448,16 @@ class RingModel(_Model):
     """
 
     def __init__(
-        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, neighbours: int
+        self,
+        storage: Storage,
+        horizon: int,
+        dt_hours: float,
+        costs: Costs,
+        solver: str,
+        neighbours: int,
+        max_iterations: int = 0,
     ) -> None:
-        super().__init__(storage, horizon, dt_hours, costs, solver)
+        super().__init__(storage, horizon, dt_hours, costs, solver, max_iterations)
         n, h = self.n, horizon
         links = ring_links(n, neighbours)
         self.directed = np.array([*links, *[(b, a) for a, b in links]], dtype=np.int64).reshape(-1, 2)
@@ -510,10 +536,19 @@ ClearingModel = PoolModel | RingModel
 
 
 def build_model(
-    storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, topology: str, neighbours: int
+    storage: Storage,
+    horizon: int,
+    dt_hours: float,
+    costs: Costs,
+    solver: str,
+    topology: str,
+    neighbours: int,
+    max_iterations: int = 0,
 ) -> ClearingModel:
+    """The clearing model of a topology; ``max_iterations`` bounds each solver's iterations (0: its own
+    limit)."""
     if topology == "ring":
-        return RingModel(storage, horizon, dt_hours, costs, solver, neighbours)
+        return RingModel(storage, horizon, dt_hours, costs, solver, neighbours, max_iterations)
     if topology == "pool":
-        return PoolModel(storage, horizon, dt_hours, costs, solver)
+        return PoolModel(storage, horizon, dt_hours, costs, solver, max_iterations)
     raise ValueError(f"unknown topology {topology!r}; use one of {', '.join(TOPOLOGIES)}")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from chain.delivery import Units
 from chain.genesis import BatterySpec
 
 Array = npt.NDArray[np.float64]
@@ -43,6 +44,10 @@ class Batteries:
             self.charge_efficiency[mask],
             self.discharge_efficiency[mask],
         )
+
+    def units(self) -> Units:
+        """The same batteries as the delivery rules' columns."""
+        return Units(self.capacity_kwh, self.max_power_kw, self.charge_efficiency, self.discharge_efficiency)
 
     def soc_after(self, soc: Array, charge: Array, discharge: Array) -> Array:
         """``soc + eta_c * charge - discharge / eta_d`` (kWh), kept within [0, capacity] against rounding
@@ -103,18 +108,6 @@ class Flows:
     shared_discharge: Array
     curtailed: Array
     unserved: Array
-
-
-def share_capacity(wish: Array, limit_kwh: float) -> tuple[Array, Array]:
-    """Grant ``wish`` within a community ``limit_kwh``, cutting everyone pro rata.
-
-    Returns (granted, refused); ``granted + refused == wish``.
-    """
-    total = float(wish.sum())
-    if total <= limit_kwh:
-        return wish.copy(), np.zeros_like(wish)
-    granted = wish * (limit_kwh / total)
-    return granted, wish - granted
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,14 @@ same numbers, so both produce the same settlements.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from chain.blocks import Settlement, Trade
+from chain.alone import act_alone, alone_settlements
+from chain.blocks import Settlement, Trade, fallback_reason
 from optimizer.baseline import baseline_step
 from optimizer.clearing import OPTIMAL, ClearingModel, ClearingResult, Costs, MarketInputs, build_model
 from optimizer.flows import Array, GridWindow, Mask, Storage
@@ -44,6 +46,8 @@ class MarketConfig:
     min_trade_kwh: float = 0.0
     value_of_lost_load: float = 5.0
     """$/kWh of demand left unserved, in the saving and the closing transfers."""
+    max_iterations: int = 0
+    """Most iterations each solver may take for one clearing (0: the solver's own limit)."""
 
     @property
     def valuation(self) -> Valuation:
@@ -59,6 +63,15 @@ class StepOutcome:
     status: str
     objective: float
     solve_seconds: float
+    fallback: str = ""
+    """Why the step fell back to the baseline policy; empty when the market cleared it."""
+
+    def finite(self) -> bool:
+        """Whether every number of the outcome is finite (a block carries only finite numbers)."""
+        numbers = [n for s in self.settlements for n in s.numbers()]
+        numbers += [n for t in self.trades for n in (t.kwh, t.price)]
+        numbers += [self.prices.grid_buy, self.prices.grid_sell, self.prices.p2p, self.objective]
+        return bool(np.isfinite(np.array(numbers, dtype=np.float64)).all())
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +103,14 @@ class Market:
         if model is None:
             c = self.config
             model = build_model(
-                self.storage.subset(present), c.horizon, c.dt_hours, c.costs, c.solver, c.topology, c.neighbours
+                self.storage.subset(present),
+                c.horizon,
+                c.dt_hours,
+                c.costs,
+                c.solver,
+                c.topology,
+                c.neighbours,
+                c.max_iterations,
             )
             self._models[key] = model
         return model
@@ -99,7 +119,42 @@ class Market:
         """Settle one step. Absent households act alone: the market clears the present ones within the
         transformer room that the absent ones' own needs (a share in proportion to their number) leave.
         Then the step is executed for everyone at once (``chain.delivery.balance``, without the pool):
-        storage as planned where it can, trades as cleared, the grid within the limits pro rata."""
+        storage as planned where it can, trades as cleared, the grid within the limits pro rata.
+
+        A clearing that fails in any way (a solver status other than optimal, an error anywhere in it,
+        numbers that are not finite) never stops the run: the step falls back to the baseline policy
+        (``fallback``) and says why."""
+        try:
+            outcome = self._clear(x)
+        except Exception as exc:  # whatever breaks in the clearing, the step falls back
+            return self.fallback(x, f"{type(exc).__name__}: {exc}", "error")
+        if not outcome.fallback and not outcome.finite():
+            return self.fallback(x, "the clearing gave numbers that are not finite", outcome.status)
+        return outcome
+
+    def fallback(self, x: StepInputs, reason: str, status: str, seconds: float = 0.0) -> StepOutcome:
+        """The step by the baseline policy (``chain.alone``): every household alone, within the transformer's
+        whole limits; offered households are settled as ``fallback``, absent ones as ``alone``."""
+        dt = self.config.dt_hours
+        limits = (float(x.grid.import_kw[0]) * dt, float(x.grid.export_kw[0]) * dt)
+        prod, cons = x.production[:, 0], x.consumption[:, 0]
+        units = (self.storage.own.units(), self.storage.shared.units())
+        step = act_alone(prod, cons, x.soc, x.shared_soc, units, dt, limits)
+        modes = ["fallback" if p else "alone" for p in x.present]
+        settlements = alone_settlements(
+            self.ids, modes, prod, cons, (x.soc, x.shared_soc), step, self.storage.shared_fee
+        )
+        buy, sell = float(x.grid.buy_price[0]), float(x.grid.sell_price[0])
+        try:
+            price = self._price(x.grid, ClearingResult(status, 0.0, None, 0.0), prod[x.present], cons[x.present])
+        except Exception:  # the price only matters to delivery's pool: mid-market will do
+            price = (buy + sell) / 2
+        if not math.isfinite(price):
+            price = (buy + sell) / 2
+        prices = StepPrices(buy, sell, price)
+        return StepOutcome(settlements, [], prices, status[:32], 0.0, seconds, fallback_reason(reason))
+
+    def _clear(self, x: StepInputs) -> StepOutcome:
         c, dt = self.config, self.config.dt_hours
         present, absent = x.present, ~x.present
         share = absent.sum() / len(self.ids)
@@ -111,6 +166,8 @@ class Market:
         )  # fmt: skip
         limits = (max(imp - float(alone.grid_buy.sum()), 0.0), max(exp - float(alone.grid_sell.sum()), 0.0))
         result = self._solve(x, limits)
+        if present.any() and (result.status != OPTIMAL or result.schedule is None):
+            return self.fallback(x, f"solver status {result.status}", result.status, result.solve_seconds)
         own, shared = np.zeros(len(self.ids)), np.zeros(len(self.ids))
         own[absent] = alone.discharge - alone.charge
         shared[absent] = alone.shared_discharge - alone.shared_charge
@@ -119,18 +176,10 @@ class Market:
         fee, shared_fee = c.costs.p2p_transaction, self.storage.shared_fee
         buy_sell = (float(x.grid.buy_price[0]), float(x.grid.sell_price[0]))
         trades: list[Trade] = []
-        if result.status == OPTIMAL and result.schedule is not None:
+        if result.schedule is not None:
             s = result.schedule
             trades = schedule_trades(ids, s, price, c.min_trade_kwh) if fair_range(*buy_sell, fee) else []
             own[present], shared[present] = s.discharge - s.charge, s.shared_discharge - s.shared_charge
-            mode = "market"
-        else:
-            flows, _, _ = baseline_step(
-                prod[present], cons[present], x.soc[present], x.shared_soc[present], self.storage.subset(present),
-                dt, *limits,
-            )  # fmt: skip
-            own[present], shared[present] = flows.discharge - flows.charge, flows.shared_discharge - flows.shared_charge
-            mode = "alone"
         step = PlannedStep(prod, cons, x.soc, x.shared_soc, own, shared, trades, price)
         flows, trades = execute_step(self.ids, step, self.storage, dt, (imp, exp))
         states = StorageStates(
@@ -139,9 +188,9 @@ class Market:
             x.shared_soc,
             self.storage.shared.soc_after(x.shared_soc, flows.shared_charge, flows.shared_discharge),
         )
-        modes = [mode if p else "alone" for p in present]
+        modes = ["market" if p else "alone" for p in present]
         settlements = settlements_from_flows(self.ids, modes, flows, states, fee, shared_fee)
-        prices = StepPrices(float(x.grid.buy_price[0]), float(x.grid.sell_price[0]), price)
+        prices = StepPrices(*buy_sell, price)
         return StepOutcome(settlements, trades, prices, result.status, result.objective, result.solve_seconds)
 
     def _price(self, grid: GridWindow, result: ClearingResult, production: Array, consumption: Array) -> float:

@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from chain.blocks import Settlement, Trade
-from chain.delivery import Balanced, Position, Units, balance, storage_range
+from chain.delivery import Balanced, Position, balance, storage_range
 from chain.delivery import Storage as Stored
 from optimizer.clearing import Schedule
-from optimizer.flows import Array, Batteries, Flows, Storage
+from optimizer.flows import Array, Flows, Storage
 
 DUST_KWH = 1e-7
 """Net P2P positions smaller than this are not traded (kWh)."""
@@ -91,11 +91,8 @@ def delivery_storage(storage: Storage, own: Array, shared: Array, soc: Array, sh
     """Storage net outputs (discharge - charge, kWh) with what each unit can do from its state of charge
     (``chain.delivery.storage_range``, the rule nodes and ``verify`` apply)."""
 
-    def units(b: Batteries) -> Units:
-        return Units(b.capacity_kwh, b.max_power_kw, b.charge_efficiency, b.discharge_efficiency)
-
     return Stored(
-        own, shared, storage_range(units(storage.own), soc, dt), storage_range(units(storage.shared), shared_soc, dt)
+        own, shared, storage_range(storage.own.units(), soc, dt), storage_range(storage.shared.units(), shared_soc, dt)
     )
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from chain import codec
 from chain.blocks import Block, Correction, MarketPrices, Settlement, Trade
 from chain.crypto import SigningKey, Verifier
-from chain.envelope import open_envelope, seal, signing_bytes
+from chain.envelope import VERSION, open_envelope, seal, signing_bytes
 from chain.errors import DecodeError, PeerError, SignatureError
 from chain.messages import decode, sign
 from chain.offers import Ack, MeterReading, Offer
@@ -112,7 +112,7 @@ def test_verification_covers_exact_payload_bytes_without_reencoding() -> None:
     env = sign(offer, KEY)
     # re-encode the same values with a non-canonical (map) encoding and splice in the old signature
     other = codec.pack({"chain_id": CHAIN, "step": 3})
-    forged = codec.pack([1, "offer", KEY.public, other, env.signature])
+    forged = codec.pack([VERSION, "offer", KEY.public, other, env.signature])
     with pytest.raises(SignatureError):
         open_envelope(forged, Verifier())
 
@@ -120,7 +120,7 @@ def test_verification_covers_exact_payload_bytes_without_reencoding() -> None:
 def test_signature_covers_the_kind() -> None:
     ack = Ack(CHAIN, 1, "h1", 1, b"\x00" * 32)
     env = sign(ack, KEY)
-    forged = codec.pack([1, "offer", KEY.public, env.payload, env.signature])
+    forged = codec.pack([VERSION, "offer", KEY.public, env.payload, env.signature])
     with pytest.raises(SignatureError):
         open_envelope(forged, Verifier())
     assert signing_bytes("ack", b"x") != signing_bytes("offer", b"x")
@@ -128,7 +128,7 @@ def test_signature_covers_the_kind() -> None:
 
 def test_wrong_key_and_unknown_signer() -> None:
     env = seal("ack", b"payload", KEY)
-    swapped = codec.pack([1, "ack", OTHER.public, env.payload, env.signature])
+    swapped = codec.pack([VERSION, "ack", OTHER.public, env.payload, env.signature])
     with pytest.raises(SignatureError):
         open_envelope(swapped, Verifier())
     with pytest.raises(SignatureError, match="not allowed"):

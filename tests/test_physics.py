@@ -8,11 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from chain.alone import share_capacity
 from chain.energy import TOLERANCE_KWH, balance_residual
 from chain.genesis import BatterySpec
 from optimizer.baseline import baseline_step
 from optimizer.clearing import Schedule
-from optimizer.flows import Flows, Storage, share_capacity
+from optimizer.flows import Flows, Storage
 from optimizer.settlement import PlannedStep, execute_step, schedule_trades, trade_volumes
 
 N = 4

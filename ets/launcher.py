@@ -365,9 +365,10 @@ def _watch(
                 if not running:
                     return []
                 if time.monotonic() - ended_at > end_wait_s:
-                    supervisor.overstayed(running, end_wait_s)
+                    late = [n for n in running if not driver.planned(n)]
+                    supervisor.overstayed(late, end_wait_s)
                     stop_all(cluster.all())
-                    return running
+                    return late
             elif status is not None and not driver.holding("coordinator") and "coordinator" not in supervisor.due:
                 stop_all(cluster.all())
                 return []

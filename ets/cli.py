@@ -184,6 +184,7 @@ def run(
     session = _live_session(live, prepared)
     failure: ClusterError | None = None
     faults_seen: tuple[str, ...] = ()
+    down: tuple[str, ...] = ()
     try:
         with _progress(quiet, prepared.genesis.steps + 1, "blocks") as advance:
             outcome = run_cluster(
@@ -195,13 +196,13 @@ def run(
                 chaos=faults,
                 on_idle=session.idle if session is not None else None,
             )
+        faults_seen, down = outcome.faults, outcome.failed
     except KeyboardInterrupt:
         _results_after_interrupt(prepared.run_dir)
         sys.exit(130)
-        faults_seen = outcome.faults
     except ClusterError as exc:
-        failure, faults_seen = exc, exc.faults
-    code = _end_of_run(prepared.run_dir, failure, faults_seen, quiet)
+        failure, faults_seen, down = exc, exc.faults, exc.failed
+    code = _end_of_run(prepared.run_dir, failure, faults_seen, down, quiet)
     _finish_live(session, quiet)
     if code:
         sys.exit(code)
@@ -223,9 +224,12 @@ def _results_after_interrupt(run_dir: Path) -> None:
     )
 
 
-def _end_of_run(run_dir: Path, failure: EtsError | None, faults: Sequence[str], quiet: bool) -> int:
+def _end_of_run(
+    run_dir: Path, failure: EtsError | None, faults: Sequence[str], failed: Sequence[str], quiet: bool
+) -> int:
     """Results from the best ledger, then the failure if any; returns the outcome's exit status.
-    ``faults``: what the supervisor saw die or hang on the way (each printed)."""
+    ``faults``: what the supervisor saw die or hang on the way (each printed); ``failed``: the processes
+    that stayed down."""
     from ets.outcome import EXIT_STATUS, write_results
 
     seen = [*faults, *([str(failure)] if failure is not None else [])]
@@ -238,8 +242,10 @@ def _end_of_run(run_dir: Path, failure: EtsError | None, faults: Sequence[str], 
             click.echo(f"error: {failure}", err=True)
     status = str(summary["status"])
     if EXIT_STATUS[status]:
+        down = f"; failed: {', '.join(failed)}" if failed else ""
         click.echo(
-            f"{status}: results in {run_dir}" if status != "failed" else f"failed: no results ({run_dir})", err=True
+            f"{status}{down}: results in {run_dir}" if status != "failed" else f"failed: no results ({run_dir})",
+            err=True,
         )
     return EXIT_STATUS[status]
 

@@ -9,6 +9,7 @@ the process that received it; it never takes the process down.
     |   +-- DecodeError        not well-formed, too large, too deep, wrong types
     |   +-- SignatureError     the signature does not verify or the signer is not allowed
     |   +-- ReplayError        other chain, other step, duplicate, sender swapped
+    |   +-- RateError          valid, but sent more often than the protocol allows (hellos)
     +-- ChainError             a block or ledger breaks a rule (carries the height)
     |   +-- LedgerCorrupt      a ledger file is damaged somewhere other than a torn tail
     +-- ProtocolError          an event arrived that the local state machine does not allow
@@ -39,6 +40,10 @@ class SignatureError(PeerError):
 
 class ReplayError(PeerError):
     """A message belongs to another chain, step or sender, or was already seen."""
+
+
+class RateError(PeerError):
+    """A valid message sent more often than the protocol allows (a household's hellos): not counted."""
 
 
 class ChainError(EtsError):

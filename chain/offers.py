@@ -17,6 +17,10 @@ MAX_HORIZON = 2048
 """Longest forecast an offer may carry (steps)."""
 MAX_METER_READINGS = 4096
 """Most meter readings one offer may carry (steps not yet settled against the meter)."""
+READINGS_PER_OFFER = 512
+"""Most meter readings a household puts in one offer: one that was away longer sends the rest in its next
+offers, so its largest offer stays well within the byte budget of the coordinator's connections
+(``ets.budget``)."""
 
 
 READING_STORAGE = ("charge", "discharge", "shared_charge", "shared_discharge")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from chain.alone import act_alone, alone_settlements, genesis_units
-from chain.blocks import FLOW_FIELDS, SETTLEMENT_NUMBERS, Block, Correction, Settlement, block_hash
+from chain.blocks import ACKS_PER_MEMBER, FLOW_FIELDS, SETTLEMENT_NUMBERS, Block, Correction, Settlement, block_hash
 from chain.columns import COLUMN, SettlementTable
 from chain.crypto import Verifier
 from chain.energy import TOLERANCE_KWH, community_problems, physics_flags, settlement_problems
@@ -370,6 +370,7 @@ def _check_totals(block: Block, t: SettlementTable, genesis: Genesis) -> None:
 def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, history: History) -> None:
     h = block.height
     seen: set[tuple[HouseholdId, int]] = set()
+    per_member: dict[HouseholdId, int] = {}
     for raw in block.acks:
         try:
             _, ack = read_signed(raw, genesis, verifier, ACKS)
@@ -384,3 +385,6 @@ def _check_acks(block: Block, genesis: Genesis, verifier: Verifier, history: His
         if key in seen:
             raise ChainError(h, f"duplicate ack from {ack.household!r} for height {ack.height}")
         seen.add(key)
+        per_member[ack.household] = per_member.get(ack.household, 0) + 1
+        if per_member[ack.household] > ACKS_PER_MEMBER:
+            raise ChainError(h, f"more than {ACKS_PER_MEMBER} acks from {ack.household!r}")

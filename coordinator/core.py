@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from chain.blocks import Block, MarketPrices, Settlement
+from chain.blocks import ACKS_PER_MEMBER, Block, MarketPrices, Settlement
 from chain.crypto import SigningKey
 from chain.energy import TOLERANCE_KWH
 from chain.envelope import Envelope
@@ -64,9 +64,9 @@ class OfferBox:
 
 @dataclass
 class AckBox:
-    """Acknowledgements waiting to be carried by the next block."""
+    """Acknowledgements waiting to be carried by the next blocks: (household, signed ack) in arrival order."""
 
-    pending: list[bytes] = field(default_factory=list)
+    pending: list[tuple[HouseholdId, bytes]] = field(default_factory=list)
     seen: set[tuple[HouseholdId, int]] = field(default_factory=set)
 
     def add(self, env: Envelope, ack: Ack, history: History) -> None:
@@ -77,11 +77,23 @@ class AckBox:
         if key in self.seen:
             raise ReplayError(f"duplicate ack from {ack.household!r} for height {ack.height}")
         self.seen.add(key)
-        self.pending.append(env.raw)
+        self.pending.append((ack.household, env.raw))
 
     def take(self) -> tuple[bytes, ...]:
-        out, self.pending = tuple(self.pending), []
-        return out
+        """The acks for the next block, in the order they came: at most ``ACKS_PER_MEMBER`` of each
+        household; its others wait for the blocks after."""
+        taken: dict[HouseholdId, int] = {}
+        out: list[bytes] = []
+        rest: list[tuple[HouseholdId, bytes]] = []
+        for household, raw in self.pending:
+            n = taken.get(household, 0)
+            if n < ACKS_PER_MEMBER:
+                taken[household] = n + 1
+                out.append(raw)
+            else:
+                rest.append((household, raw))
+        self.pending = rest
+        return tuple(out)
 
 
 def market_arrays(

@@ -22,13 +22,14 @@ import math
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from chain.control import Beacon, Bye, End, GetBlocks, Hello, Peer, Start, StepOpen
 from chain.crypto import SigningKey, Verifier
-from chain.errors import ChainError, InputError, PeerError, ReplayError
+from chain.errors import ChainError, InputError, PeerError, RateError, ReplayError
 from chain.genesis import Genesis, HouseholdId
 from chain.ledger import Ledger
 from chain.messages import HOUSEHOLD_KINDS, sign
@@ -37,6 +38,7 @@ from chain.reading import read_block, read_signed
 from chain.state import ChainState
 from coordinator.core import CoordinatorCore, OfferBox
 from coordinator.transport import CoordinatorTransport
+from ets.budget import Budget
 from ets.curve import CurveIdentity
 from ets.drops import Drops
 from ets.grid import GridSeries, grid_series
@@ -50,6 +52,10 @@ log = logging.getLogger("ets.coordinator")
 BEACON_INTERVAL_S = 0.1
 """How often beacons go out at the start barrier."""
 END_REPEAT_S = 0.25
+CATCH_UP_BLOCKS = 256
+"""Most blocks one catch-up request is answered with."""
+CATCH_UP_BYTES = 4 * 1024 * 1024
+"""Most bytes one catch-up request is answered with (at least one block)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +109,12 @@ class Coordinator:
         self.routes: dict[HouseholdId, bytes] = {}
         self.peers: dict[HouseholdId, Peer] = {}
         self.hello_ms: dict[HouseholdId, int] = {}
+        self._hello_at: dict[HouseholdId, float] = {}
+        """When each household's last hello was counted (monotonic s)."""
+        self._moved_at: dict[HouseholdId, float] = {}
+        """When each household's addresses last changed."""
+        self._release_due = False
+        self._released_at = -math.inf
         self.last_seen: dict[HouseholdId, float] = {}
         self.byes: set[HouseholdId] = set()
         self.drops = Drops(log, self.params.network.max_bad_frames)
@@ -144,14 +156,14 @@ class Coordinator:
                     transport.send_to(identity, self._open)  # it (re)joined after the step was announced
             elif isinstance(message, Offer):
                 if box is None:
-                    raise PeerError(f"offer from {message.household!r} outside an open step")
+                    raise ReplayError(f"offer from {message.household!r} outside an open step")
                 box.add(env, message)
                 self.routes[message.household] = identity
             elif isinstance(message, Ack):
                 self.core.acks.add(env, message, self.core.history)
             elif isinstance(message, GetBlocks):
                 self.routes[message.household] = identity
-                for record in self.ledger.records[message.from_height : message.from_height + 256]:
+                for record in catch_up(self.ledger.records, message.from_height):
                     transport.send_to(identity, record)
             elif isinstance(message, Bye):
                 self.byes.add(message.household)
@@ -161,19 +173,42 @@ class Coordinator:
             self.drops.drop("router", exc, peer=identity)
 
     def on_hello(self, transport: CoordinatorTransport, identity: bytes, hello: Hello) -> bool:
-        """Record a household's heartbeat; tell everyone when its addresses changed (and return True)."""
+        """Record a household's heartbeat; note its new addresses (and return True) when they changed.
+
+        Rate-limited, whoever holds the household's key: its hellos count at most once every half
+        heartbeat interval, and its addresses change at most once every two intervals (``RateError``,
+        counted and dropped, never held against the connection); the peer list goes out at most once an
+        interval (``release``).
+        """
         h = hello.household
+        interval = self.params.network.heartbeat_interval_s
+        now = time.monotonic()
+        if now - self._hello_at.get(h, -math.inf) < interval / 2:
+            raise RateError(f"hello from {h!r} sooner than half a heartbeat interval after the last")
         if hello.time_ms <= self.hello_ms.get(h, -1):
             raise ReplayError(f"hello from {h!r} is not newer than the last one")
+        peer = Peer(h, hello.gossip_endpoint, hello.sync_endpoint)
+        moved = self.peers.get(h) != peer
+        if moved and h in self.peers and now - self._moved_at.get(h, -math.inf) < 2 * interval:
+            raise RateError(f"hello from {h!r} moves it again sooner than two heartbeat intervals")
+        self._hello_at[h] = now
         self.hello_ms[h] = hello.time_ms
         self.routes[h] = identity
-        peer = Peer(h, hello.gossip_endpoint, hello.sync_endpoint)
-        if self.peers.get(h) == peer:
+        if not moved:
             return False
         self.peers[h] = peer
-        if self._started:
-            transport.publish(self._start_message())
+        self._moved_at[h] = now
+        self._release_due = self._started
+        self.release(transport)
         return True
+
+    def release(self, transport: CoordinatorTransport) -> None:
+        """Publish the peer list if a household moved since the last release and an interval has passed."""
+        now = time.monotonic()
+        if self._release_due and now - self._released_at >= self.params.network.heartbeat_interval_s:
+            self._release_due = False
+            self._released_at = now
+            transport.publish(self._start_message())
 
     def _start_message(self) -> bytes:
         peers = tuple(self.peers[h] for h in self.genesis.household_ids if h in self.peers)
@@ -208,6 +243,7 @@ class Coordinator:
             while time.monotonic() < until:
                 for identity, raw in transport.receive(20):
                     self.handle(transport, identity, raw, None)
+                self.release(transport)
             present = ids & set(self.routes)
             if present == ids:
                 break
@@ -222,6 +258,8 @@ class Coordinator:
             log.error("start barrier: no hello from %s", ", ".join(sorted(ids - present)))
             return False
         self._started = True
+        self._release_due = False
+        self._released_at = time.monotonic()
         transport.publish(self._start_message())
         start = self._start_message()
         for identity in self.routes.values():
@@ -304,6 +342,7 @@ class Coordinator:
                 next_beacon = now + net.heartbeat_interval_s
             for identity, raw in transport.receive(min(50, max(1, int(left * 1000)))):
                 self.handle(transport, identity, raw, box)
+            self.release(transport)
         return box
 
     def finish(self, transport: CoordinatorTransport) -> None:
@@ -319,6 +358,7 @@ class Coordinator:
                 next_end = time.monotonic() + END_REPEAT_S
             for identity, raw in transport.receive(50):
                 self.handle(transport, identity, raw, None)
+            self.release(transport)
         if not ids <= self.byes:
             log.warning("no goodbye from %s", ", ".join(sorted(ids - self.byes)))
 
@@ -334,7 +374,7 @@ class Coordinator:
         if cfg.secure:
             curve = CurveIdentity.of(self.key, self.genesis.keys)
             log.info("CurveZMQ on; %d genesis keys allowed", len(curve.allowed))
-        transport = CoordinatorTransport(cfg.router_bind, cfg.pub_bind, curve)
+        transport = CoordinatorTransport(cfg.router_bind, cfg.pub_bind, Budget.of(self.genesis), curve)
         try:
             if cfg.endpoints_file is not None:
                 _write_atomic(
@@ -384,6 +424,19 @@ class Coordinator:
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
+
+
+def catch_up(records: Sequence[bytes], from_height: int) -> list[bytes]:
+    """The ledger records a catch-up request gets: from ``from_height`` on, at most ``CATCH_UP_BLOCKS`` of
+    them and ``CATCH_UP_BYTES`` in all (at least one); the asker asks again for the rest."""
+    out: list[bytes] = []
+    size = 0
+    for record in records[from_height : from_height + CATCH_UP_BLOCKS]:
+        if out and size + len(record) > CATCH_UP_BYTES:
+            break
+        out.append(record)
+        size += len(record)
+    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -1,26 +1,30 @@
 """The coordinator's ZeroMQ sockets: a ROUTER for what households send, a PUB for what everyone hears.
 
 Nothing else in the coordinator touches ZeroMQ; it receives raw frames and hands them on undecoded.
-With a ``CurveIdentity`` both sockets are CURVE servers that admit genesis keys only.
+With a ``CurveIdentity`` both sockets are CURVE servers that admit genesis keys only. The ROUTER is
+bounded by bytes (``ets.budget``): no message larger than the largest a household sends, at most 128 KiB
+held per connection, at most ``READ_BYTES`` taken in one read.
 """
 
 from __future__ import annotations
 
 import zmq
 
+from ets.budget import Budget
 from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import MAX_HOUSEHOLD_MESSAGE_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure
+from ets.sockets import configure, receive_bounded
 
 
 class CoordinatorTransport:
-    def __init__(self, router_bind: str, pub_bind: str, curve: CurveIdentity | None = None) -> None:
+    def __init__(self, router_bind: str, pub_bind: str, budget: Budget, curve: CurveIdentity | None = None) -> None:
         self.ctx = zmq.Context()
         self.auth = start_authenticator(self.ctx, curve) if curve is not None else None
         self.router = self.ctx.socket(zmq.ROUTER)
-        configure(self.router, MAX_HOUSEHOLD_MESSAGE_BYTES, receive_queue=PEER_QUEUE)
+        configure(self.router, budget.coordinator_router)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.pub = self.ctx.socket(zmq.PUB)
-        configure(self.pub)
+        configure(self.pub, budget.dialled)
+        self.pub.setsockopt(zmq.SNDHWM, budget.publish_queue)
         if curve is not None:
             curve.serve(self.router)
             curve.serve(self.pub)
@@ -48,24 +52,17 @@ class CoordinatorTransport:
         self.bytes_out += len(raw)
 
     def receive(self, timeout_ms: int) -> list[tuple[bytes, bytes]]:
-        """Every (identity, frame) waiting, after at most ``timeout_ms`` of waiting for the first.
+        """The (identity, frame) pairs waiting, up to ``READ_BYTES`` of them, after at most ``timeout_ms``
+        of waiting for the first.
 
         Messages of more than one data frame are passed on as an empty frame, to be rejected.
         """
-        out: list[tuple[bytes, bytes]] = []
         if not dict(self.poller.poll(timeout_ms)):
-            return out
-        while True:
-            try:
-                frames = self.router.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return out
-            identity, body = frames[0], frames[1:]
-            raw = body[0] if len(body) == 1 else b""
-            self.bytes_in += sum(len(f) for f in body)
-            out.append((identity, raw))
-            if len(out) >= RECEIVE_BATCH:
-                return out
+            return []
+        messages: list[list[bytes]] = []
+        receive_bounded(self.router, messages)
+        self.bytes_in += sum(len(f) for m in messages for f in m[1:])
+        return [(m[0], m[1] if len(m) == 2 else b"") for m in messages]
 
     def close(self) -> None:
         self.router.close(linger=0)

@@ -4,31 +4,39 @@ from __future__ import annotations
 
 import zmq
 
-from chain.codec import MAX_MESSAGE_BYTES
+from ets.budget import READ_BYTES, SocketLimits
 
-MAX_HOUSEHOLD_MESSAGE_BYTES = 1024 * 1024
-"""What a household sends the coordinator (offers, acks, hellos, requests) is far below this."""
-MAX_REQUEST_BYTES = 64 * 1024
-"""A peer's catch-up request is a few hundred bytes."""
+DEFAULT_LIMITS = SocketLimits(16 * 1024 * 1024, 64)
+"""For a socket whose path has no budget of its own (the launcher's progress subscription)."""
+SEND_QUEUE = 1_000
+"""Messages queued per connection to send (beyond it a PUB or ROUTER drops; a DEALER waits)."""
 
-
-RECEIVE_BATCH = 1_000
-"""Frames taken off a socket at once before they are handled."""
-PEER_QUEUE = 1_000
-"""Frames a ROUTER queues per connection. An honest household has a few in flight (an offer, an ack, a
-hello); a flooding connection can pile up no more than this many, then it has to wait."""
 PROBE_INTERVAL_MS = 1_000
 """How often a connecting socket pings the other end (ZMTP PING; the other end's I/O thread answers)."""
 PROBE_TIMEOUT_MS = 5_000
 """A connection that has carried nothing, not even a PONG, this long after a PING is closed and dialled again."""
 
 
-def configure(sock: zmq.Socket[bytes], max_bytes: int = MAX_MESSAGE_BYTES, receive_queue: int = 10_000) -> None:
-    """No lingering on close, a maximum message size, high-water marks (messages queued per connection)."""
+def configure(sock: zmq.Socket[bytes], limits: SocketLimits = DEFAULT_LIMITS) -> None:
+    """No lingering on close, the path's maximum message size and receive queue (``ets.budget``), a
+    send queue."""
     sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.MAXMSGSIZE, max_bytes)
-    sock.setsockopt(zmq.SNDHWM, 10_000)
-    sock.setsockopt(zmq.RCVHWM, receive_queue)
+    sock.setsockopt(zmq.SNDHWM, SEND_QUEUE)
+    limits.apply(sock)
+
+
+def receive_bounded(sock: zmq.Socket[bytes], out: list[list[bytes]], budget: int = READ_BYTES) -> int:
+    """Append the messages waiting on ``sock`` to ``out`` until ``budget`` bytes were taken (the message
+    that crosses it included); return the bytes taken."""
+    taken = 0
+    while taken < budget:
+        try:
+            frames = sock.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            break
+        taken += sum(len(f) for f in frames)
+        out.append(frames)
+    return taken
 
 
 def probe(sock: zmq.Socket[bytes]) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 
 from chain.genesis import Genesis
 from chain.history import History
-from chain.offers import MAX_METER_READINGS, Offer
+from chain.offers import READINGS_PER_OFFER, Offer
 from chain.state import ChainState
 from optimizer.flows import Array
 from optimizer.forecast import forecast
@@ -38,7 +38,7 @@ def build_offer(
     else:
         p = c = np.zeros(genesis.horizon)
     first = int(history.metered_through[index]) + 1
-    last = min(step, first + MAX_METER_READINGS)
+    last = min(step, first + READINGS_PER_OFFER)
     household = genesis.members[index].household
     measured = [(s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)]
     meter, (own, shared) = history.readings(household, measured)

@@ -35,6 +35,7 @@ from chain.offers import Ack
 from chain.reading import read_block, read_signed
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
+from ets.budget import Budget
 from ets.curve import CurveIdentity
 from ets.drops import Drops
 from ets.health import Heartbeat
@@ -291,6 +292,7 @@ class Node:
             cfg.coordinator_pub,
             cfg.gossip_bind,
             cfg.sync_bind,
+            Budget.of(self.genesis),
             curve,
             self.genesis.coordinator_key,
         )

@@ -10,6 +10,12 @@ Every socket that connects pings the other end (``ets.sockets.probe``): a connec
 vanished without closing it (a restarted coordinator's old host, a cut link) is closed and dialled again,
 so a SUB never waits for ever on a publisher that is gone.
 
+Bounded by bytes (``ets.budget``): the catch-up server, which anyone may dial, takes messages no larger than
+a catch-up request and holds at most 128 KiB per connection; the sockets the node dials (to the
+coordinator, to the peers the coordinator's signed release names) take blocks, at most about 16 MiB per
+connection; one read takes at most ``READ_BYTES``. Gossip peers change only with the coordinator's signed
+releases (``connect_peers``).
+
 With a ``CurveIdentity`` the sockets it binds are CURVE servers admitting genesis keys only, and every
 connection is a CURVE client that knows the other end's key from genesis.
 Nothing else in the node touches ZeroMQ; frames are handed on undecoded with the socket they came from.
@@ -17,15 +23,18 @@ Nothing else in the node touches ZeroMQ; frames are handed on undecoded with the
 
 from __future__ import annotations
 
+import logging
 from enum import Enum
 from typing import Any
 
 import zmq
 
-from chain.codec import MAX_MESSAGE_BYTES
 from chain.crypto import PublicKey
+from ets.budget import READ_BYTES, Budget, SocketLimits
 from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import MAX_REQUEST_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure, probe
+from ets.sockets import configure, probe, receive_bounded
+
+log = logging.getLogger("ets.node")
 
 
 class Source(Enum):
@@ -52,19 +61,22 @@ class NodeTransport:
         pub: str,
         gossip_bind: str,
         sync_bind: str,
+        budget: Budget,
         curve: CurveIdentity | None = None,
         coordinator_key: PublicKey | None = None,
     ) -> None:
         self.ctx = zmq.Context()
+        self.budget = budget
         self.curve = curve
         self.auth = start_authenticator(self.ctx, curve) if curve is not None else None
         self.dealer = self._socket(zmq.DEALER)
         self.sub = self._socket(zmq.SUB)
         self.sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.gossip_pub = self._socket(zmq.PUB)
+        self.gossip_pub.setsockopt(zmq.SNDHWM, budget.publish_queue)
         self.gossip_sub = self._socket(zmq.SUB)
         self.gossip_sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sync_server = self._socket(zmq.ROUTER, MAX_REQUEST_BYTES, PEER_QUEUE)
+        self.sync_server = self._socket(zmq.ROUTER, budget.sync_server)
         self.sync_server.setsockopt(zmq.ROUTER_MANDATORY, 0)
         self.sync_client = self._socket(zmq.DEALER)
         for sock in (self.dealer, self.sub, self.gossip_sub, self.sync_client):
@@ -89,10 +101,12 @@ class NodeTransport:
         self._sync_peers: dict[str, str] = {}
         self.bytes_in = 0
         self.bytes_out = 0
+        self.reconnects = 0
+        """Connections to a peer dropped for a new address the coordinator released."""
 
-    def _socket(self, kind: int, max_bytes: int = MAX_MESSAGE_BYTES, queue: int = 10_000) -> zmq.Socket[Any]:
+    def _socket(self, kind: int, limits: SocketLimits | None = None) -> zmq.Socket[Any]:
         sock = self.ctx.socket(kind)
-        configure(sock, max_bytes, queue)
+        configure(sock, limits if limits is not None else self.budget.dialled)
         return sock
 
     def _connect(self, sock: zmq.Socket[Any], endpoint: str, server_key: PublicKey | None) -> None:
@@ -117,9 +131,16 @@ class NodeTransport:
     def connect_peers(self, peers: list[tuple[str, str, str, PublicKey]]) -> None:
         """Subscribe to the gossip and use the sync servers of ``(household, gossip, sync, key)`` peers.
 
-        A peer whose addresses changed (it restarted) is disconnected from its old ones.
+        A peer whose addresses changed (it restarted) is disconnected from its old ones. Called only with
+        the peers of the coordinator's signed release (``Start``).
         """
         for household, gossip, sync, key in peers:
+            before = (self._gossip_peers.get(household), self._sync_peers.get(household))
+            if before == (gossip, sync):
+                continue
+            if before != (None, None):
+                self.reconnects += 1
+                log.info("reconnecting to peer %s: %s, %s (was %s, %s)", household, gossip, sync, *before)
             for sock, table, endpoint in (
                 (self.gossip_sub, self._gossip_peers, gossip),
                 (self.sync_client, self._sync_peers, sync),
@@ -158,20 +179,22 @@ class NodeTransport:
         self.bytes_out += len(raw)
 
     def receive(self, timeout_ms: int) -> list[Frame]:
+        """The frames waiting on every socket, at most ``READ_BYTES`` in all (the frame that crosses it
+        included), after at most ``timeout_ms`` of waiting for the first."""
         out: list[Frame] = []
         ready = dict(self.poller.poll(timeout_ms))
+        left = READ_BYTES
         for sock, source in self._sources.items():
-            if sock not in ready:
+            if sock not in ready or left <= 0:
                 continue
-            while len(out) < RECEIVE_BATCH:
-                try:
-                    frames = sock.recv_multipart(zmq.NOBLOCK)
-                except zmq.Again:
-                    break
-                self.bytes_in += sum(len(f) for f in frames)
+            messages: list[list[bytes]] = []
+            taken = receive_bounded(sock, messages, left)
+            left -= taken
+            for frames in messages:
                 identity = b""
                 if source is Source.SYNC_REQUEST:
                     identity, frames = frames[0], frames[1:]
+                self.bytes_in += sum(len(f) for f in frames)
                 out.append((source, identity, frames[0] if len(frames) == 1 else b""))
         return out
 

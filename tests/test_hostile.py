@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 from click.testing import Result
 
+from chain.genesis import Genesis
 from chain.ledger import read_records
+from ets.budget import WIRE_OVERHEAD, Budget
 from ets.chaos.flood import FloodReport, flood
 from ets.setup import RunLayout
 from tests.conftest import child_pids, cli, only_run_dir, write_params
@@ -65,6 +67,13 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
         before = {name: _rss_mb(pid) for name, pid in pids.items()}
         peak = dict(before)
         samples = read_records(layout.coordinator_ledger)[:2]
+        budget = Budget.of(Genesis.load(layout.genesis))
+        # frames within each socket's limit reach the code that drops them; larger ones are refused as they
+        # arrive (tests/test_bounded.py), and the connection closed
+        largest = {
+            "coordinator": budget.coordinator_router.max_message_bytes - WIRE_OVERHEAD,
+            "h01": budget.sync_server.max_message_bytes - WIRE_OVERHEAD,
+        }
         sampling = True
 
         def sample() -> None:
@@ -81,7 +90,8 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
         floods = [
             threading.Thread(
                 target=lambda name=name, endpoint=endpoint, seed=seed: reports.__setitem__(
-                    name, flood(endpoint, FRAMES // 2, samples=samples, seed=seed, until=run_over)
+                    name,
+                    flood(endpoint, FRAMES // 2, samples=samples, seed=seed, max_bytes=largest[name], until=run_over),
                 )
             )
             for name, endpoint, seed in (("coordinator", coordinator["router"], 1), ("h01", sync.group(1), 2))

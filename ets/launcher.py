@@ -192,6 +192,37 @@ class Cluster:
         if p.popen.poll() is None:
             p.popen.send_signal(signum)
 
+    def flood(self, fault: Fault) -> None:
+        """Start a flood of the chaos plan in a thread of its own (``ets.chaos.flood``)."""
+        import re
+        import threading
+
+        from ets.chaos.flood import big_flood, hello_flood
+        from ets.chaos.spec import Action
+
+        seconds = fault.after_s or 0.0
+        target = fault.target
+        if fault.action is Action.HELLO_FLOOD:
+            key = SigningKey.load(self.layout.key(target))
+            count = int(seconds * 500)
+            router = self.endpoints["router"]
+
+            def run() -> None:
+                hello_flood(router, self.genesis, key, target, count, every_s=0.002)
+        else:
+            endpoint = self.endpoints["router"]
+            if target != "coordinator":
+                found = re.findall(r"sync (tcp://\S+)", self.layout.log(target).read_text(errors="replace"))
+                if not found:
+                    return
+                endpoint = found[-1]
+            signers = [m.public_key for m in self.genesis.members]
+
+            def run() -> None:
+                big_flood(endpoint, seconds=seconds, signers=signers)
+
+        threading.Thread(target=run, daemon=True, name=f"chaos {fault.text}").start()
+
 
 def precompile() -> None:
     """Write the bytecode of what the cluster's processes import once, so a hundred processes do not each

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -124,6 +125,26 @@ def test_the_chaos_example_of_the_help_is_a_valid_plan() -> None:
     assert CHAOS_EXAMPLE in invoke("run", "--help").output.replace("\n", "").replace(" ", "")
     faults = parse_chaos(CHAOS_EXAMPLE, run_household_ids(params), Params().simulation.steps)
     assert [f.target for f in faults] == ["h03", "h05", "coordinator"]
+
+
+def test_flood_plans_name_their_target_and_last_some_seconds() -> None:
+    from chain.errors import InputError
+    from ets.chaos.spec import Action
+
+    ids = ["h01", "h02", "h03"]
+    faults = parse_chaos("big_flood:coordinator@5+5s,hello_flood:h03@6+4s,big_flood:h02@7+1.5s", ids, 20)
+    assert [(f.action, f.target, f.after_s) for f in faults] == [
+        (Action.BIG_FLOOD, "coordinator", 5.0),
+        (Action.HELLO_FLOOD, "h03", 4.0),
+        (Action.BIG_FLOOD, "h02", 1.5),
+    ]
+    for plan, reason in (
+        ("big_flood:coordinator@5", "a flood lasts +SECONDSs"),
+        ("hello_flood:h03@5-8", "a flood lasts +SECONDSs"),
+        ("hello_flood:coordinator@5+2s", "name the household"),
+    ):
+        with pytest.raises(InputError, match=re.escape(reason)):
+            parse_chaos(plan, ids, 20)
 
 
 def test_an_unknown_chaos_target_lists_the_households(tmp_path: Path) -> None:

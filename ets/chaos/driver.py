@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from ets.chaos.spec import Action, Fault
+from ets.chaos.spec import FLOODS, Action, Fault
 
 log = logging.getLogger("ets.chaos")
 
@@ -23,6 +23,10 @@ class Processes(Protocol):
     def kill(self, name: str) -> None: ...
 
     def send_signal(self, name: str, signum: signal.Signals) -> None: ...
+
+    def flood(self, fault: Fault) -> None:
+        """Start the flood ``fault`` names (it ends by itself after ``fault.after_s``)."""
+        ...
 
 
 @dataclass
@@ -84,6 +88,10 @@ class ChaosDriver:
 
     def _begin(self, f: Fault) -> None:
         name = f.target
+        if f.action in FLOODS:
+            self.cluster.flood(f)
+            self._record(f"{f.action.value} at {name} for {f.after_s:g} s, from step {f.at_step}")
+            return
         if f.action is Action.LATE:
             self.cluster.start(name)
             self._record(f"started {name} late, at step {f.at_step}")

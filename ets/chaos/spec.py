@@ -9,6 +9,11 @@ end: ``S-E`` (when step ``E`` opens) or ``S+Ns`` (``N`` seconds later).
 * ``pause:T@S-E``    SIGSTOP, then SIGCONT at the end (``S+Ns`` for the coordinator: no step opens
                      while it is paused).
 * ``late:T@S``       start the household only when step ``S`` opens (needs ``network.start_quorum`` < 1).
+* ``big_flood:T@S+Ns``    for ``N`` seconds, ~1 MiB forged frames from 8 connections at once, each made
+                     again every 50 frames, at the coordinator's ROUTER (``T`` = ``coordinator``) or at a
+                     household's catch-up server (``ets.chaos.flood.big_flood``).
+* ``hello_flood:T@S+Ns``  for ``N`` seconds, hellos signed with household ``T``'s key, each naming new
+                     endpoints, 500 a second (``ets.chaos.flood.hello_flood``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from chain.errors import InputError
 
 COORDINATOR = "coordinator"
 _ITEM = re.compile(
-    r"^(?P<action>[a-z]+):(?P<target>[^@\s]+)@(?P<at>\d+)"
+    r"^(?P<action>[a-z_]+):(?P<target>[^@\s]+)@(?P<at>\d+)"
     r"(?:-(?P<until>\d+)|\+(?P<secs>\d+(?:\.\d+)?)s)?$"
 )
 
@@ -32,6 +37,12 @@ class Action(Enum):
     CRASH = "crash"
     PAUSE = "pause"
     LATE = "late"
+    BIG_FLOOD = "big_flood"
+    HELLO_FLOOD = "hello_flood"
+
+
+FLOODS = frozenset({Action.BIG_FLOOD, Action.HELLO_FLOOD})
+"""Actions that flood a process rather than stop it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,10 @@ def _parse_item(item: str, households: Sequence[str], steps: int) -> Fault:
 def _check_action(item: str, f: Fault) -> None:
     ends = f.until_step is not None or f.after_s is not None
     on_coordinator = f.target == COORDINATOR
+    if f.action in FLOODS and f.after_s is None:
+        raise InputError(f"--chaos {item!r}: a flood lasts +SECONDSs")
+    if f.action is Action.HELLO_FLOOD and on_coordinator:
+        raise InputError(f"--chaos {item!r}: a hello flood signs with a household's key; name the household")
     if f.action is Action.PAUSE and not ends:
         raise InputError(f"--chaos {item!r}: a pause needs an end (-STEP or +SECONDSs)")
     if f.action in (Action.CRASH, Action.LATE) and ends:

@@ -22,7 +22,6 @@ import math
 import os
 import signal
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -38,7 +37,7 @@ from chain.reading import read_block, read_signed
 from chain.state import ChainState
 from coordinator.core import CoordinatorCore, OfferBox
 from coordinator.transport import CoordinatorTransport
-from ets.budget import Budget
+from ets.budget import Budget, catch_up_answer
 from ets.curve import CurveIdentity
 from ets.drops import Drops
 from ets.grid import GridSeries, grid_series
@@ -52,10 +51,6 @@ log = logging.getLogger("ets.coordinator")
 BEACON_INTERVAL_S = 0.1
 """How often beacons go out at the start barrier."""
 END_REPEAT_S = 0.25
-CATCH_UP_BLOCKS = 256
-"""Most blocks one catch-up request is answered with."""
-CATCH_UP_BYTES = 4 * 1024 * 1024
-"""Most bytes one catch-up request is answered with (at least one block)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +158,7 @@ class Coordinator:
                 self.core.acks.add(env, message, self.core.history)
             elif isinstance(message, GetBlocks):
                 self.routes[message.household] = identity
-                for record in catch_up(self.ledger.records, message.from_height):
+                for record in catch_up_answer(self.ledger.records, message.from_height):
                     transport.send_to(identity, record)
             elif isinstance(message, Bye):
                 self.byes.add(message.household)
@@ -424,19 +419,6 @@ class Coordinator:
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
-
-
-def catch_up(records: Sequence[bytes], from_height: int) -> list[bytes]:
-    """The ledger records a catch-up request gets: from ``from_height`` on, at most ``CATCH_UP_BLOCKS`` of
-    them and ``CATCH_UP_BYTES`` in all (at least one); the asker asks again for the rest."""
-    out: list[bytes] = []
-    size = 0
-    for record in records[from_height : from_height + CATCH_UP_BLOCKS]:
-        if out and size + len(record) > CATCH_UP_BYTES:
-            break
-        out.append(record)
-        size += len(record)
-    return out
 
 
 def _write_atomic(path: Path, text: str) -> None:

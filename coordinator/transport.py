@@ -22,6 +22,7 @@ class CoordinatorTransport:
         self.router = self.ctx.socket(zmq.ROUTER)
         configure(self.router, budget.coordinator_router)
         self.router.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.router.setsockopt(zmq.SNDHWM, budget.publish_queue)
         self.pub = self.ctx.socket(zmq.PUB)
         configure(self.pub, budget.dialled)
         self.pub.setsockopt(zmq.SNDHWM, budget.publish_queue)

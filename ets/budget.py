@@ -25,12 +25,16 @@ state) is therefore at most
     C x connection_bytes + D x dialled_bytes + READ_BYTES + largest message
 
 for C connections to the sockets it binds and D connections it dials (a node dials 2 + 2 x
-``network.gossip_fanout``; the coordinator none). ``Budget.bound_bytes`` computes it; ``tests/test_bounded.py``
+``network.gossip_fanout``; the coordinator none). On the sending side, what sends blocks (publishers, the
+ROUTERs that answer catch-up requests, at most ``ANSWER_BLOCKS`` and ``ANSWER_BYTES`` an answer) queues
+about ``DIALLED_BYTES`` for a connection that does not read (``Budget.publish_queue``), then drops. ``Budget.bound_bytes`` computes it; ``tests/test_bounded.py``
 measures it against a flood.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,6 +67,10 @@ READ_BYTES = 4 * 1024 * 1024
 WIRE_OVERHEAD = 64
 """Bytes a frame may have on the wire beyond its message: CurveZMQ's MESSAGE command adds 33 (ZeroMQ
 checks ``ZMQ_MAXMSGSIZE`` against the frame as it arrives)."""
+ANSWER_BYTES = 4 * 1024 * 1024
+"""Most bytes of blocks one catch-up request is answered with (at least one block)."""
+ANSWER_BLOCKS = 256
+"""Most blocks one catch-up request is answered with."""
 _MAX_INT = 2**62
 """The largest integer the decoders accept: a legitimate counter (a clock in ms, a height) never encodes longer."""
 
@@ -120,7 +128,7 @@ class Budget:
             request=_size(GetBlocks(bytes(HASH_BYTES), _longest_id(genesis), _MAX_INT)),
             bye=_size(Bye(bytes(HASH_BYTES), _longest_id(genesis), _MAX_INT)),
             start=_size(largest_start(genesis)),
-            block=_size(largest_block(genesis)),
+            block=largest_block_bytes(genesis),
         )
 
     @property
@@ -147,8 +155,9 @@ class Budget:
 
     @property
     def publish_queue(self) -> int:
-        """``ZMQ_SNDHWM`` of a publisher: messages queued for a subscriber that does not read, about
-        ``DIALLED_BYTES`` of blocks; beyond it the subscriber misses messages and catches up by asking."""
+        """``ZMQ_SNDHWM`` of the sockets that send blocks (publishers, and the ROUTERs that answer catch-up
+        requests): messages queued for a connection that does not read, about ``DIALLED_BYTES`` of blocks;
+        beyond it the connection misses messages (its node catches up by asking again)."""
         return max(16, DIALLED_BYTES // self.coordinator_message)
 
     def bound_bytes(self, connections: int, dialled: int = 0, limits: SocketLimits | None = None) -> int:
@@ -157,6 +166,19 @@ class Budget:
         bound = limits if limits is not None else self.coordinator_router
         largest = max(bound.max_message_bytes, self.coordinator_message if dialled else 0)
         return connections * bound.connection_bytes + dialled * self.dialled.connection_bytes + READ_BYTES + largest
+
+
+def catch_up_answer(records: Sequence[bytes], from_height: int) -> list[bytes]:
+    """The ledger records a catch-up request gets: from ``from_height`` on, at most ``ANSWER_BLOCKS`` of them
+    and ``ANSWER_BYTES`` in all (at least one); the asker asks again for the rest."""
+    out: list[bytes] = []
+    size = 0
+    for record in records[from_height : from_height + ANSWER_BLOCKS]:
+        if out and size + len(record) > ANSWER_BYTES:
+            break
+        out.append(record)
+        size += len(record)
+    return out
 
 
 def _size(message: Message) -> int:
@@ -192,11 +214,43 @@ def largest_start(genesis: Genesis) -> Start:
     return Start(bytes(HASH_BYTES), tuple(Peer(h, endpoint, endpoint) for h in genesis.household_ids))
 
 
+def largest_block_bytes(genesis: Genesis) -> int:
+    """The length of ``largest_block``'s signed envelope, counted rather than encoded (a long run's largest
+    block can be hundreds of MB, all of it repeats of a few items): the block with its lists empty, encoded,
+    plus each list's msgpack header and items."""
+    full = _largest_block_parts(genesis)
+    skeleton = dataclasses.replace(full, offers=(), settlements=(), corrections=(), trades=(), absent=(), acks=())
+    payload = len(skeleton.encode())
+    for name in _LISTS:
+        items: tuple[object, ...] = getattr(full, name)
+        size = len(pack(items[0].fields() if isinstance(items[0], Trade) else items[0])) if items else 0
+        payload += _array_header(len(items)) - 1 + len(items) * size
+    envelope = len(sign(skeleton, _KEY).raw) - _bin_header(len(skeleton.encode())) - len(skeleton.encode())
+    return envelope + _bin_header(payload) + payload
+
+
+_LISTS = ("offers", "settlements", "corrections", "trades", "absent", "acks")
+"""The block's fields that are lists of items."""
+
+
+def _array_header(n: int) -> int:
+    return 1 if n <= 15 else 3 if n <= 0xFFFF else 5
+
+
+def _bin_header(n: int) -> int:
+    return 2 if n <= 0xFF else 3 if n <= 0xFFFF else 5
+
+
 def largest_block(genesis: Genesis) -> Block:
     """A block as large as one of the run can be: every household's largest offer and settlement, a
     correction for every household in every step a block's readings can reach, a trade for every ordered
     pair of households, every household absent (the list a block with no offer has) and
-    ``ACKS_PER_MEMBER`` acks per household."""
+    ``ACKS_PER_MEMBER`` acks per household. (Encoding it takes memory in proportion to its size:
+    ``largest_block_bytes`` counts it instead.)"""
+    return _largest_block_parts(genesis)
+
+
+def _largest_block_parts(genesis: Genesis) -> Block:
     ids = genesis.household_ids
     n = len(ids)
     offer = sign(largest_offer(genesis), _KEY).raw

@@ -35,7 +35,7 @@ from chain.offers import Ack
 from chain.reading import read_block, read_signed
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
-from ets.budget import Budget
+from ets.budget import Budget, catch_up_answer
 from ets.curve import CurveIdentity
 from ets.drops import Drops
 from ets.health import Heartbeat
@@ -52,8 +52,6 @@ CATCHUP_INTERVAL_S = 0.5
 MAX_BUFFERED_BLOCKS = 4096
 REMEMBERED_BLOCKS = 64
 """Blocks whose copies (from gossip, from a second catch-up answer) are recognised without decoding."""
-SYNC_BATCH = 256
-"""Blocks sent for one catch-up request (the asker asks again for the rest)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +262,7 @@ class Node:
             self.drops.drop("sync", exc, peer=identity)
             return
         assert isinstance(request, GetBlocks)
-        for record in self.ledger.records[request.from_height : request.from_height + SYNC_BATCH]:
+        for record in catch_up_answer(self.ledger.records, request.from_height):
             transport.answer(identity, record)
 
     # -- the loop -----------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ class NodeTransport:
         self.gossip_sub.setsockopt(zmq.SUBSCRIBE, b"")
         self.sync_server = self._socket(zmq.ROUTER, budget.sync_server)
         self.sync_server.setsockopt(zmq.ROUTER_MANDATORY, 0)
+        self.sync_server.setsockopt(zmq.SNDHWM, budget.publish_queue)
         self.sync_client = self._socket(zmq.DEALER)
         for sock in (self.dealer, self.sub, self.gossip_sub, self.sync_client):
             probe(sock)  # a connection whose other end vanished is found out and dialled again

@@ -25,10 +25,10 @@ state) is therefore at most
     C x connection_bytes + D x dialled_bytes + READ_BYTES + largest message
 
 for C connections to the sockets it binds and D connections it dials (a node dials 2 + 2 x
-``network.gossip_fanout``; the coordinator none). On the sending side, what sends blocks (publishers, the
-ROUTERs that answer catch-up requests, at most ``ANSWER_BLOCKS`` and ``ANSWER_BYTES`` an answer) queues
-about ``DIALLED_BYTES`` for a connection that does not read (``Budget.publish_queue``), then drops. ``Budget.bound_bytes`` computes it; ``tests/test_bounded.py``
-measures it against a flood.
+``network.gossip_fanout``; the coordinator none). ``Budget.bound_bytes`` computes it;
+``tests/test_bounded.py`` measures it against a flood. On the sending side, what sends blocks (publishers,
+the ROUTERs that answer catch-up requests, at most ``ANSWER_BLOCKS`` and ``ANSWER_BYTES`` an answer) queues
+about ``DIALLED_BYTES`` for a connection that does not read (``Budget.publish_queue``), then drops.
 """
 
 from __future__ import annotations

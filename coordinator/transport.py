@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import zmq
 
-from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import MAX_HOUSEHOLD_MESSAGE_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure
+from runtime.curve import CurveIdentity, start_authenticator
+from runtime.sockets import MAX_HOUSEHOLD_MESSAGE_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure
 
 
 class CoordinatorTransport:

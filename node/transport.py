@@ -6,7 +6,7 @@
 * ROUTER of its own (the sync server): peers ask it for the blocks they missed, as the ZeroMQ Clone
   pattern's snapshot request; DEALER to some peers' sync servers for this node's own catch-up.
 
-Every socket that connects pings the other end (``ets.sockets.probe``): a connection whose other end
+Every socket that connects pings the other end (``runtime.sockets.probe``): a connection whose other end
 vanished without closing it (a restarted coordinator's old host, a cut link) is closed and dialled again,
 so a SUB never waits for ever on a publisher that is gone.
 
@@ -24,8 +24,8 @@ import zmq
 
 from chain.codec import MAX_MESSAGE_BYTES
 from chain.crypto import PublicKey
-from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import MAX_REQUEST_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure, probe
+from runtime.curve import CurveIdentity, start_authenticator
+from runtime.sockets import MAX_REQUEST_BYTES, PEER_QUEUE, RECEIVE_BATCH, configure, probe
 
 
 class Source(Enum):

@@ -10,7 +10,7 @@ import pytest
 
 from chain.errors import InputError
 from ets.cli import PROJECT_ROOT
-from ets.data import load_households
+from runtime.data import load_households
 from tests.conftest import cli
 
 SEED = PROJECT_ROOT / "household_dbs" / "seed_households_15min.parquet"

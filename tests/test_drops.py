@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from chain.errors import DecodeError, ReplayError
-from ets.drops import MAX_TRACKED, Drops
+from runtime.drops import MAX_TRACKED, Drops
 
 
 def test_a_connection_is_ignored_after_too_many_bad_frames() -> None:

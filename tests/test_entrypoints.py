@@ -14,12 +14,12 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ets import envvars
 from ets.cli import main
-from ets.health import Heartbeat, Unhealthy, check
-from ets.launcher import child_environment
-from ets.process_config import CoordinatorOptions, Files, NodeOptions, coordinator_config, node_config
-from ets.setup import RunLayout, create_run
+from ets.run.launcher import child_environment
+from ets.run.process_config import CoordinatorOptions, Files, NodeOptions, coordinator_config, node_config
+from ets.run.setup import RunLayout, create_run
+from runtime import envvars
+from runtime.health import Heartbeat, Unhealthy, check
 from tests.conftest import cli, write_params
 
 

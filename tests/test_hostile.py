@@ -15,7 +15,7 @@ from click.testing import Result
 
 from chain.ledger import read_records
 from ets.chaos.flood import FloodReport, flood
-from ets.setup import RunLayout
+from ets.run.setup import RunLayout
 from tests.conftest import child_pids, cli, only_run_dir, write_params
 
 pytestmark = pytest.mark.timeout(300)

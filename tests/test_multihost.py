@@ -33,7 +33,7 @@ from ets.deploy.containers import (
     node_container,
 )
 from ets.deploy.provision import COORDINATOR_KEY_FILE, household_key_file, prepare
-from ets.launcher import child_environment
+from ets.run.launcher import child_environment
 from tests.conftest import cli, write_params
 from tests.netns import Lab, NetnsUnavailable, netns_lab
 

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loop_formulation import solve_loop_formulation
 from chain.genesis import BatterySpec
-from ets.cli import PROJECT_ROOT
+from ets.cli.common import PROJECT_ROOT
 from optimizer.clearing import Costs, MarketInputs, build_model
 from optimizer.flows import Storage
 from runtime.data import load_households

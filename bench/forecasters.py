@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ets.cli import PROJECT_ROOT
+from ets.cli.common import PROJECT_ROOT
 from optimizer.forecast import forecast
 from optimizer.forecast_skill import ForecastErrors, forecast_errors
 from runtime.data import household_ids, load_households

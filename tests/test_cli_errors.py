@@ -13,8 +13,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ets.chaos.spec import parse_chaos
-from ets.cli import CHAOS_EXAMPLE, load_params, main
-from ets.run.launcher import ClusterError, Proc, failure
+from ets.cli import main
+from ets.cli.common import load_params
+from ets.cli.running import CHAOS_EXAMPLE
+from ets.run.cluster import ClusterError, Proc
+from ets.run.launcher import failure
 from ets.run.layout import RunLayout
 from tests.conftest import only_run_dir, write_params
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from chain.errors import InputError
-from ets.cli import PROJECT_ROOT
+from ets.cli.common import PROJECT_ROOT
 from runtime.data import load_households
 from tests.conftest import cli
 

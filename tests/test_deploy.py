@@ -17,7 +17,7 @@ import yaml
 from chain.crypto import SigningKey
 from chain.errors import InputError
 from chain.genesis import Genesis
-from ets.cli import PROJECT_ROOT, load_params
+from ets.cli.common import PROJECT_ROOT, load_params
 from ets.deploy import containers
 from ets.deploy.compose import compose, compose_text
 from ets.deploy.containers import Mounts, image_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ets.cli import PROJECT_ROOT
+from ets.cli.common import PROJECT_ROOT
 from optimizer.forecast import (
     FORECASTERS,
     LOAD_ANOMALY_DECAY,

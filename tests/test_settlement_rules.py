@@ -15,7 +15,7 @@ from chain.crypto import Verifier
 from chain.genesis import Genesis
 from chain.ledger import Ledger, read_records
 from chain.reading import read_block
-from ets.cli import PROJECT_ROOT
+from ets.cli.common import PROJECT_ROOT
 from ets.results.tables import read_csv
 from runtime.data import load_households
 from tests.conftest import cli, only_run_dir, write_params

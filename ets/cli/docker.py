@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ets.cli import PROJECT_ROOT, _fail_cleanly, load_params, resolve_data_path
+from ets.cli.common import PROJECT_ROOT, fail_cleanly, load_params, resolve_data_path
 
 DOCKER_DIR = PROJECT_ROOT / "docker"
 
@@ -56,7 +56,7 @@ def docker() -> None:
     default=None,
     help="The run directory to create (default: the project's docker/run, beside the Compose file).",
 )
-@_fail_cleanly
+@fail_cleanly
 def setup(
     households: int | None,
     steps: int | None,
@@ -94,7 +94,7 @@ def setup(
     default=None,
     help="Where to write (default: the project's docker/compose.yaml).",
 )
-@_fail_cleanly
+@fail_cleanly
 def compose(households: int | None, data: str | None, output: Path | None) -> None:
     """Write the Compose file: the coordinator and a service per household, each with its own volume and key,
     CurveZMQ on."""
@@ -116,7 +116,7 @@ def compose(households: int | None, data: str | None, output: Path | None) -> No
     default=None,
     help="Directory to write the manifests to (default: the project's docker/k8s).",
 )
-@_fail_cleanly
+@fail_cleanly
 def k8s(households: int | None, data: str | None, output: Path | None) -> None:
     """Write the Kubernetes manifests: the coordinator's Deployment and Service, the households' StatefulSet."""
     from ets.deploy.kubernetes import manifests
@@ -161,7 +161,7 @@ def _project(compose_file: Path | None, project: str) -> Project:
 )
 @click.option("--registry", is_flag=True, help="Pull python:3.11-slim from a registry instead of making a base.")
 @click.option("--tag", "-t", default=None, help="The image's tag (default: energy-trading-network:latest).")
-@_fail_cleanly
+@fail_cleanly
 def build(python_image: str | None, registry: bool, tag: str | None) -> None:
     """Build the image the Compose file and the manifests run (docker build; dependencies from PyPI)."""
     import time
@@ -187,7 +187,7 @@ def build(python_image: str | None, registry: bool, tag: str | None) -> None:
 @project_option
 @click.option("--timeout", type=click.FloatRange(1), default=1800, show_default=True, help="Seconds to wait.")
 @click.option("--detach", "-d", is_flag=True, help="Start the containers and return at once.")
-@_fail_cleanly
+@fail_cleanly
 def up(compose_file: Path | None, project: str, timeout: float, detach: bool) -> None:
     """Start the Compose cluster (the image built, the run directory set up) and wait until the run is over:
     every container exited 0."""
@@ -225,7 +225,7 @@ def up(compose_file: Path | None, project: str, timeout: float, detach: bool) ->
     help="Where the run directory is made.",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Print only the run directory.")
-@_fail_cleanly
+@fail_cleanly
 def collect(run_dir: Path | None, compose_file: Path | None, project: str, results: Path, quiet: bool) -> None:
     """Copy a finished container run's ledgers, metrics and logs out of its containers into a run directory
     under --results, with the results and summary of `ets run` (RUN_DIR: what `ets docker setup` made,
@@ -239,7 +239,7 @@ def collect(run_dir: Path | None, compose_file: Path | None, project: str, resul
 @docker.command("down")
 @compose_file_option
 @project_option
-@_fail_cleanly
+@fail_cleanly
 def down(compose_file: Path | None, project: str) -> None:
     """Remove the Compose cluster's containers, network and volumes (the ledgers in them too)."""
     p = _project(compose_file, project)

@@ -15,7 +15,8 @@ def collect(project: Project, source: Path, results: Path, *, quiet: bool = True
     """Copy the run out of ``project``'s containers into a new directory under ``results`` (genesis,
     parameters and public keys from ``source``, the directory ``ets docker setup`` made), write
     optimized_results.csv and summary.json, and return the new directory; ``ets verify`` checks it."""
-    from ets.run.workflow import adopt_run, blocks_from_ledger, finish_run
+    from ets.results.outcome import finish_run
+    from ets.run.workflow import adopt_run, blocks_from_ledger
 
     prepared = adopt_run(source, results)
     layout = RunLayout(prepared.run_dir)

@@ -139,3 +139,10 @@ def print_outcome(summary: dict[str, Any]) -> None:
         click.echo(f"failed: no block to write results from ({summary['run_dir']})", err=True)
     for fault in summary["faults"]:
         click.echo(f"fault: {fault}", err=True)
+
+
+def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -> dict[str, object]:
+    """Write optimized_results.csv and summary.json from the run's blocks (the coordinator's ledger);
+    print the comparison unless ``quiet``."""
+    layout = RunLayout(prepared.run_dir)
+    return write_outcome(prepared, layout.coordinator_ledger, blocks, (), quiet=quiet)

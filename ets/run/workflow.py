@@ -58,7 +58,7 @@ def prepare_run(params: Params, results: Path, kind: str) -> PreparedRun:
 def adopt_run(source: Path, results: Path, kind: str = "cluster") -> PreparedRun:
     """A new run directory for a run set up elsewhere (``ets docker setup``): its genesis, parameters and
     public keys (never a private one), grid_capacity.csv and baseline_results.csv; the ledgers go into its
-    ``ledgers/`` before ``finish_run``."""
+    ``ledgers/`` before ``ets.results.outcome.finish_run``."""
     src = RunLayout(source)
     if not src.genesis.exists():
         raise InputError(f"{source}: not a run directory (no genesis.json)")
@@ -136,15 +136,6 @@ def blocks_from_ledger(prepared: PreparedRun) -> list[Block]:
     verifier = Verifier()
     layout = RunLayout(prepared.run_dir)
     return [read_block(raw, prepared.genesis, verifier)[1] for raw in read_records(layout.coordinator_ledger)]
-
-
-def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -> dict[str, object]:
-    """Write optimized_results.csv and summary.json from the run's blocks (the coordinator's ledger);
-    print the comparison unless ``quiet``."""
-    from ets.results.outcome import write_outcome
-
-    layout = RunLayout(prepared.run_dir)
-    return write_outcome(prepared, layout.coordinator_ledger, blocks, (), quiet=quiet)
 
 
 def run_summary(

@@ -214,11 +214,13 @@ def tradable(bought: Array, sold: Array) -> tuple[Array, Array]:
     can never exceed the community's P2P total ``T``. A relay whose two ends were cut (A -> C -> B where B
     now needs 0.2 of the 1 kWh: A sells and B buys 0.2, C still buys and sells 1) would: the household
     relays less by the excess ``d = bought + sold - T`` (both sides fall by ``d``, so its balance is the
-    same). The volumes sum to ``2T``, so at most one household exceeds ``T``, and none does afterwards."""
+    same). The volumes sum to ``2T``, so at most one household exceeds ``T``, and none does afterwards.
+    An excess of rounding (``UNEVEN_KWH``) is left as it is: the contracts' own trades still carry it."""
     total = min(_sum(bought), _sum(sold))
-    cut = np.minimum(np.maximum(bought + sold - total, 0.0), np.minimum(bought, sold))
-    if not np.any(cut > 0.0):
+    excess = bought + sold - total
+    if not np.any(excess > UNEVEN_KWH):
         return bought, sold
+    cut = np.minimum(np.where(excess > UNEVEN_KWH, excess, 0.0), np.minimum(bought, sold))
     return bought - cut, sold - cut
 
 

@@ -272,7 +272,7 @@ def check_run(run: Path, tree: dict[str, Any]) -> None:
             assert counts == {} and errors == {}, (name, counts, errors)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(240 if PROFILE_NAME == "ci" else 3600)
 @PROFILE
 @given(parameter_sets())
 def test_any_valid_parameter_set_completes_verifies_and_balances(tree: dict[str, Any]) -> None:

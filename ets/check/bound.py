@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,18 +61,24 @@ class Gap:
         return 100.0 * (self.baseline - self.run) / self.possible
 
     def to_json(self) -> dict[str, float | str | None]:
+        """What ``summary.json`` says; figures of an optimum that was not found are null (never NaN, which
+        JSON has no word for)."""
         return {
             "status": self.status,
-            "optimum_value_cost": self.optimum,
+            "optimum_value_cost": _finite(self.optimum),
             "run_value_cost": self.run,
             "baseline_value_cost": self.baseline,
-            "gap": self.gap,
-            "gap_pct": self.gap_pct,
+            "gap": _finite(self.gap),
+            "gap_pct": _finite(self.gap_pct),
             "gap_pct_basis": "the baseline's total cost: grid purchases, fees and the value of its lost load",
-            "possible_saving": self.possible,
-            "saving_captured_pct": self.captured_pct,
+            "possible_saving": _finite(self.possible),
+            "saving_captured_pct": _finite(self.captured_pct),
             "solve_seconds": self.solve_seconds,
         }
+
+
+def _finite(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
 
 
 def frame_value_cost(frame: pd.DataFrame, valuation: Valuation) -> float:

@@ -47,7 +47,7 @@ def test_every_name_the_pictures_give_exists(path: Path) -> None:
 def test_a_name_that_is_gone_is_caught() -> None:
     assert resolves("chain.ledger.Ledger.append")
     assert not resolves("chain.ledger.Ledger.append_block")
-    assert not resolves("ets.results.gone")
+    assert not resolves("ets.check.gone")
 
 
 def _layout_rows() -> set[str]:

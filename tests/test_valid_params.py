@@ -1,6 +1,6 @@
 """Any valid parameter set is a run that completes, verifies and keeps every balance.
 
-Hypothesis draws parameter sets across the whole parameter model (``ets.params``): transformer limits
+Hypothesis draws parameter sets across the whole parameter model (``runtime.params``): transformer limits
 down to 0 (import, export or both), tariffs of every mode, batteries and community batteries from none
 to large, every forecaster and horizon, every solver with small iteration limits, both topologies, every
 pricing and settlement rule. Each set runs a few steps of a few households through ``ets simulate``; the
@@ -29,9 +29,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ets.cli import PROJECT_ROOT
-from ets.params import DEFAULT_START_STEP, Params
-from ets.results import read_csv
+from ets.cli.common import PROJECT_ROOT
+from ets.results.tables import read_csv
+from runtime.params import DEFAULT_START_STEP, Params
 from tests.conftest import cli, only_run_dir
 from tests.test_settled_rows import impossible_rows, unfair_prices
 
@@ -322,8 +322,8 @@ def test_a_grid_without_limits_is_cleared_and_bounded_accurately(tmp_path: Path)
 def test_an_optimum_not_found_is_null_in_the_summary_and_verifies() -> None:
     """Where the bound's solver fails, ``summary.json`` said NaN (no JSON number) and ``ets verify``
     rejected its own recomputation (NaN is not NaN). The figures are null now."""
-    from ets.bound import Gap
-    from ets.verify_claims import compare_claims
+    from ets.check.bound import Gap
+    from ets.check.claims import compare_claims
 
     claims = Gap(float("nan"), 1.0, 2.0, "infeasible", 0.1, 3.0).to_json()
     written = json.loads(json.dumps(claims, allow_nan=False))

@@ -23,13 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loop_formulation import solve_loop_formulation
 from chain.genesis import BatterySpec
-from ets.cli import PROJECT_ROOT
-from ets.data import load_households
-from ets.grid import grid_series
-from ets.metadata import metadata_path, read_metadata
-from ets.params import Params
+from ets.cli.common import PROJECT_ROOT
 from optimizer.clearing import Costs, MarketInputs, build_model
 from optimizer.flows import Storage
+from runtime.data import load_households
+from runtime.grid import grid_series
+from runtime.metadata import metadata_path, read_metadata
+from runtime.params import Params
 
 DATA = PROJECT_ROOT / "household_dbs" / "community40_15min.parquet"
 

@@ -6,7 +6,7 @@
 It tiles the shipped community (40 households) up to the largest N for the default run's window (each
 copy beyond the 40 scaled by a seeded factor in [0.7, 1.3], its community-battery share divided so
 the shares still add up), then for each N
-runs the real launcher (``ets.launcher.run_cluster``: one process per household, loopback ZeroMQ) and
+runs the real launcher (``ets.run.launcher.run_cluster``: one process per household, loopback ZeroMQ) and
 reports: wall time from launch to the last process gone, step latency p50 and p99 (announcement to
 published block, from the coordinator's metrics), bytes per step through the coordinator, the largest
 resident memory of each node process (sampled every 0.2 s from /proc; median and max over the nodes),
@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ets.launcher import run_cluster
-from ets.params import Params
-from ets.workflow import prepare_run
+from ets.run.launcher import run_cluster
+from ets.run.workflow import prepare_run
+from runtime.params import Params
 
 TICKS = os.sysconf("SC_CLK_TCK")
 SHIPPED = Path(__file__).resolve().parents[1] / "household_dbs" / "community40_15min.parquet"

@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ets.cli import PROJECT_ROOT
-from ets.data import household_ids, load_households
+from ets.cli.common import PROJECT_ROOT
 from optimizer.forecast import forecast
 from optimizer.forecast_skill import ForecastErrors, forecast_errors
+from runtime.data import household_ids, load_households
 
 DATA = PROJECT_ROOT / "household_dbs" / "community40_15min.parquet"
 KINDS = ("persistence", "seasonal_naive", "profile_blend")

@@ -20,7 +20,7 @@ closing entry after the last step (no energy, only the final transfer)."""
 ACKS_PER_MEMBER = 8
 """Most acks of one household a block carries (validation refuses more): the coordinator carries a
 household's further acks in the next blocks, so no key holder can grow a block beyond its bound
-(``ets.budget``) by acknowledging many blocks at once."""
+(``runtime.budget``) by acknowledging many blocks at once."""
 
 MAX_FALLBACK_CHARS = 120
 """Longest reason a block gives for falling back to the baseline policy."""

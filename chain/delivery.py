@@ -17,7 +17,8 @@ The cleared schedule is a plan made on forecasts. At delivery:
    the pool cannot net goes to the grid within the transformer room left, shared pro rata; what the grid
    refuses is met by the household's storage where it can (charging that no energy arrives for stops
    first), then by the storage of households that trade the other way (the last reserve, through the
-   pool), and only the rest is unserved or curtailed.
+   pool), and only the rest is unserved or curtailed. Last, a household that relays energy (buys and sells
+   P2P at once) relays no more than trades between different households can carry (``tradable``).
 
 Every array is one value per household of the batch (kWh per step); storage is given as net output
 (discharge minus charge). Pure functions over numbers: nodes, the coordinator, the market and
@@ -202,7 +203,25 @@ def balance(
     short, extra, pb, ps = np.maximum(left, 0.0), np.maximum(-left, 0.0), x.pb, x.ps
     if pool:
         own, shared, short, extra, pb, ps = _reserve(own, shared, short, extra, pb, ps, ranges)
+    pb, ps = tradable(pb, ps)
     return Balanced(x.gb + new_buy, x.gs + new_sell, pb, ps, own, shared, extra, short)
+
+
+def tradable(bought: Array, sold: Array) -> tuple[Array, Array]:
+    """P2P volumes (purchases, sales; kWh) that trades between different households can carry.
+
+    Trades pair each household's sale with other households' purchases, so its purchase and sale together
+    can never exceed the community's P2P total ``T``. A relay whose two ends were cut (A -> C -> B where B
+    now needs 0.2 of the 1 kWh: A sells and B buys 0.2, C still buys and sells 1) would: the household
+    relays less by the excess ``d = bought + sold - T`` (both sides fall by ``d``, so its balance is the
+    same). The volumes sum to ``2T``, so at most one household exceeds ``T``, and none does afterwards.
+    An excess of rounding (``UNEVEN_KWH``) is left as it is: the contracts' own trades still carry it."""
+    total = min(_sum(bought), _sum(sold))
+    excess = bought + sold - total
+    if not np.any(excess > UNEVEN_KWH):
+        return bought, sold
+    cut = np.minimum(np.where(excess > UNEVEN_KWH, excess, 0.0), np.minimum(bought, sold))
+    return bought - cut, sold - cut
 
 
 def _keep_contracts(contract: Position, external: Array) -> _Open:

@@ -20,7 +20,7 @@ MAX_METER_READINGS = 4096
 READINGS_PER_OFFER = 512
 """Most meter readings a household puts in one offer: one that was away longer sends the rest in its next
 offers, so its largest offer stays well within the byte budget of the coordinator's connections
-(``ets.budget``)."""
+(``runtime.budget``)."""
 
 
 READING_STORAGE = ("charge", "discharge", "shared_charge", "shared_discharge")

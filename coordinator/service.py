@@ -37,14 +37,14 @@ from chain.reading import read_block, read_signed
 from chain.state import ChainState
 from coordinator.core import CoordinatorCore, OfferBox
 from coordinator.transport import CoordinatorTransport
-from ets.budget import Budget, catch_up_answer
-from ets.curve import CurveIdentity
-from ets.drops import Drops
-from ets.grid import GridSeries, grid_series
-from ets.health import Heartbeat
-from ets.market_setup import market_for
-from ets.params import Params
-from ets.parent import launcher_pid, parent_gone
+from runtime.budget import Budget, catch_up_answer
+from runtime.curve import CurveIdentity
+from runtime.drops import Drops
+from runtime.grid import GridSeries, grid_series
+from runtime.health import Heartbeat
+from runtime.market_setup import market_for
+from runtime.params import Params
+from runtime.parent import launcher_pid, parent_gone
 
 log = logging.getLogger("ets.coordinator")
 

@@ -2,7 +2,7 @@
 
 Nothing else in the coordinator touches ZeroMQ; it receives raw frames and hands them on undecoded.
 With a ``CurveIdentity`` both sockets are CURVE servers that admit genesis keys only. The ROUTER is
-bounded by bytes (``ets.budget``): no message larger than the largest a household sends, at most 128 KiB
+bounded by bytes (``runtime.budget``): no message larger than the largest a household sends, at most 128 KiB
 held per connection, at most ``READ_BYTES`` taken in one read.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import zmq
 
-from ets.budget import Budget
-from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import configure, receive_bounded
+from runtime.budget import Budget
+from runtime.curve import CurveIdentity, start_authenticator
+from runtime.sockets import configure, receive_bounded
 
 
 class CoordinatorTransport:

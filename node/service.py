@@ -35,16 +35,16 @@ from chain.offers import Ack
 from chain.reading import read_block, read_signed
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
-from ets.budget import Budget, catch_up_answer
-from ets.curve import CurveIdentity
-from ets.drops import Drops
-from ets.health import Heartbeat
-from ets.meters import MeterSeries
-from ets.params import Params
-from ets.parent import launcher_pid, parent_gone
 from node.offer import build_offer
 from node.state import StepMachine
 from node.transport import NodeTransport, Source
+from runtime.budget import Budget, catch_up_answer
+from runtime.curve import CurveIdentity
+from runtime.drops import Drops
+from runtime.health import Heartbeat
+from runtime.meters import MeterSeries
+from runtime.params import Params
+from runtime.parent import launcher_pid, parent_gone
 
 log = logging.getLogger("ets.node")
 
@@ -68,7 +68,7 @@ class NodeConfig:
     gossip_bind: str
     sync_bind: str = "tcp://127.0.0.1:*"
     meter: Path | None = None
-    """This household's meter series for the run (``ets.meters``), written at run setup."""
+    """This household's meter series for the run (``runtime.meters``), written at run setup."""
     secure: bool = False
     gossip_advertise: str | None = None
     """The gossip endpoint peers are told (default: the one bound); needed where the bind is a wildcard."""
@@ -355,7 +355,7 @@ def _meter_series(config: NodeConfig, genesis: Genesis, params: Params) -> Meter
     """The household's meter file, or (slower, and far more memory) its rows of the community's data file."""
     if config.meter is not None and config.meter.exists():
         return MeterSeries.load(config.meter, config.household)
-    from ets.data import run_data
+    from runtime.data import run_data
 
     data = run_data(genesis, params, [config.household], config.data)
     return MeterSeries(config.household, data.first_step, data.production[0], data.consumption[0])

@@ -6,11 +6,11 @@
 * ROUTER of its own (the sync server): peers ask it for the blocks they missed, as the ZeroMQ Clone
   pattern's snapshot request; DEALER to some peers' sync servers for this node's own catch-up.
 
-Every socket that connects pings the other end (``ets.sockets.probe``): a connection whose other end
+Every socket that connects pings the other end (``runtime.sockets.probe``): a connection whose other end
 vanished without closing it (a restarted coordinator's old host, a cut link) is closed and dialled again,
 so a SUB never waits for ever on a publisher that is gone.
 
-Bounded by bytes (``ets.budget``): the catch-up server, which anyone may dial, takes messages no larger than
+Bounded by bytes (``runtime.budget``): the catch-up server, which anyone may dial, takes messages no larger than
 a catch-up request and holds at most 128 KiB per connection; the sockets the node dials (to the
 coordinator, to the peers the coordinator's signed release names) take blocks, at most about 16 MiB per
 connection; one read takes at most ``READ_BYTES``. Gossip peers change only with the coordinator's signed
@@ -30,9 +30,9 @@ from typing import Any
 import zmq
 
 from chain.crypto import PublicKey
-from ets.budget import READ_BYTES, Budget, SocketLimits
-from ets.curve import CurveIdentity, start_authenticator
-from ets.sockets import configure, probe, receive_bounded
+from runtime.budget import READ_BYTES, Budget, SocketLimits
+from runtime.curve import CurveIdentity, start_authenticator
+from runtime.sockets import configure, probe, receive_bounded
 
 log = logging.getLogger("ets.node")
 

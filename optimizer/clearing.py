@@ -219,12 +219,26 @@ def _grid_parameters(h: int) -> dict[str, cp.Parameter]:
     }
 
 
-def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs) -> None:
+def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs, storage_kwh: float) -> None:
+    """The grid's prices and limits. A limit above ``FAR_KWH`` and above what the community could ever
+    move (every household's consumption, or production, and every storage unit at full power
+    ``storage_kwh``, plus 1 kWh) is given as that amount: it cannot bind there either, since the grid's
+    buy price is above its sell price and importing more (or exporting) would only buy energy to sell it
+    again; a limit of ``grid_capacity.use_capacity_limits = false`` (1e9 kW) left the solver inaccurate."""
     p["buy"].value = inputs.buy_price
     p["sell"].value = inputs.sell_price
-    p["imp"].value = inputs.import_kwh
-    p["exp"].value = inputs.export_kwh
+    p["imp"].value = _within_reach(inputs.import_kwh, inputs.consumption.sum(axis=0) + storage_kwh + 1.0)
+    p["exp"].value = _within_reach(inputs.export_kwh, inputs.production.sum(axis=0) + storage_kwh + 1.0)
     p["terminal"].value = inputs.terminal_value
+
+
+FAR_KWH = 1e4
+"""A grid limit above this and above all the community could move is given as the latter (kWh per step)."""
+
+
+def _within_reach(limit: Array, most: Array) -> Array:
+    out: Array = np.where(limit > np.maximum(most, FAR_KWH), most, limit)
+    return out
 
 
 def _first(var: cp.Variable | None, rows: int) -> Array:
@@ -263,7 +277,7 @@ class _Model:
         raise NotImplementedError
 
     def solve(self, inputs: MarketInputs) -> ClearingResult:
-        _set_grid(self.p, inputs)
+        _set_grid(self.p, inputs, float(self.units.step_kwh.sum()))
         if self.units.count:
             self.p["soc0"].value = self.units.soc0(inputs.soc, inputs.shared_soc)
         self._set(inputs)

@@ -61,6 +61,47 @@ def match_trades(ids: Sequence[str], sell: Array, buy: Array, price: float) -> l
     return trades
 
 
+def match_volumes(ids: Sequence[str], sell: Array, buy: Array, price: float) -> list[Trade]:
+    """Trades between different households that carry each household's P2P sales ``sell`` and purchases
+    ``buy`` (kWh), a household that relays energy buying and selling at once.
+
+    They add up to the volumes exactly (to rounding) where both sums are equal and no household's purchase
+    and sale together exceed the total ``T`` (``chain.delivery.tradable`` keeps settled volumes so). Where
+    nobody both buys and sells, this is ``match_trades``. Otherwise the sales are laid out one after the
+    other on a circle of length ``T``, in household order, and the purchases too, shifted by the offset
+    ``max_k (S_k - B_k + s_k)`` over the households that do both (``S_k``, ``B_k``: what the households
+    before ``k`` sell and buy): each of them then begins its purchase where its sale ends and ends it
+    before its sale begins again, so a trade is where a sale and a purchase of two different households
+    overlap, at most S + B of them."""
+    both = (sell > 0.0) & (buy > 0.0)
+    if not both.any():
+        return match_trades(ids, sell, buy, price)
+    total = min(float(np.add.reduce(sell)), float(np.add.reduce(buy)))
+    starts_s = np.concatenate(([0.0], np.cumsum(sell)[:-1]))
+    starts_b = np.concatenate(([0.0], np.cumsum(buy)[:-1]))
+    shift = float(np.max((starts_s - starts_b + sell)[both]))
+    sales = [(float(a), min(float(a + x), total), i) for i, (a, x) in enumerate(zip(starts_s, sell, strict=True))]
+    purchases: list[tuple[float, float, int]] = []
+    for j, (a, x) in enumerate(zip(starts_b, buy, strict=True)):
+        begin = float((a + shift) % total)
+        end = begin + float(x)
+        purchases += [(begin, min(end, total), j)] + ([(0.0, end - total, j)] if end > total else [])
+    sales = [p for p in sales if p[1] > p[0]]
+    purchases = sorted((p for p in purchases if p[1] > p[0]), key=lambda p: p[0])
+    amounts: dict[tuple[int, int], float] = {}
+    i = j = 0
+    while i < len(sales) and j < len(purchases):
+        (a_s, e_s, seller), (a_b, e_b, buyer) = sales[i], purchases[j]
+        overlap = min(e_s, e_b) - max(a_s, a_b)
+        if overlap > 0.0 and seller != buyer:  # a household meets itself only by rounding
+            amounts[(seller, buyer)] = amounts.get((seller, buyer), 0.0) + overlap
+        if e_s <= e_b:
+            i += 1
+        else:
+            j += 1
+    return [Trade(ids[s], ids[b], kwh, price) for (s, b), kwh in amounts.items() if kwh > _EPS]
+
+
 def trade_volumes(ids: Sequence[str], trades: Sequence[Trade]) -> tuple[Array, Array]:
     """(p2p_sell, p2p_buy) per household, summed from the trades."""
     index = {hid: i for i, hid in enumerate(ids)}
@@ -146,7 +187,7 @@ def execute_step(
     )
     trades = trades_for(ids, plan.trades, done.p2p_sell, done.p2p_buy, plan.price)
     flows = executed_flows(plan.production, plan.consumption, done)
-    if trades is not plan.trades:  # matched again from net positions: energy relayed on a ring nets out
+    if trades is not plan.trades:  # matched again: the volumes as the trades carry them, bit for bit
         sold, bought = trade_volumes(ids, trades)
         flows = replace(flows, p2p_sell=sold, p2p_buy=bought)
     return flows, list(trades)
@@ -154,13 +195,12 @@ def execute_step(
 
 def trades_for(ids: Sequence[str], trades: Sequence[Trade], sell: Array, buy: Array, price: float) -> Sequence[Trade]:
     """``trades`` (the same object) where they add up to each household's executed P2P volumes exactly;
-    otherwise the volumes' net positions matched seller to buyer again (volumes that execution had to
-    change)."""
+    otherwise the volumes matched seller to buyer again (volumes that execution or delivery had to
+    change; ``match_volumes``: energy a household still relays stays relayed)."""
     sold, bought = trade_volumes(ids, trades)
     if np.array_equal(sold, sell) and np.array_equal(bought, buy):
         return trades
-    net = sell - buy
-    return match_trades(ids, np.maximum(net, 0.0), np.maximum(-net, 0.0), price)
+    return match_volumes(ids, sell, buy, price)
 
 
 @dataclass(frozen=True, slots=True)

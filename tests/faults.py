@@ -13,7 +13,7 @@ from chain.crypto import Verifier
 from chain.genesis import Genesis
 from chain.ledger import read_records
 from chain.reading import read_block
-from ets.setup import RunLayout
+from ets.run.setup import RunLayout
 from tests.conftest import child_pids, cli, only_run_dir, write_params
 
 FAULT_NETWORK = {"offer_timeout_s": 10.0, "heartbeat_timeout_s": 3.0, "end_timeout_s": 20.0}

@@ -4,7 +4,7 @@
 * ``big_flood``: ~1 MiB forged frames from connections that reconnect long before they would be ignored,
   against the coordinator's ROUTER and a node's catch-up server (what grew a coordinator to 22 GB when
   queues counted frames). Each process's resident memory, sampled all along, stays within the bound
-  ``ets.budget`` documents for the connections it had; the results equal the in-process run's byte for
+  ``runtime.budget`` documents for the connections it had; the results equal the in-process run's byte for
   byte.
 * ``hello_flood``: thousands of correctly signed hellos from one household's key, each naming new
   endpoints. The coordinator counts a household's hellos at most every half interval, moves it at most
@@ -29,10 +29,10 @@ from click.testing import Result
 from chain.crypto import SigningKey
 from chain.genesis import Genesis
 from chain.ledger import read_records
-from ets.budget import Budget
 from ets.chaos.flood import FloodReport, big_flood, hello_flood
-from ets.layout import RunLayout
-from ets.params import Params
+from ets.run.layout import RunLayout
+from runtime.budget import Budget
+from runtime.params import Params
 from tests.conftest import child_pids, cli, only_run_dir, write_params
 
 pytestmark = pytest.mark.timeout(150)

@@ -1,4 +1,4 @@
-"""The byte budgets of ``ets.budget``: derived sizes hold every real message, ZeroMQ refuses what is larger,
+"""The byte budgets of ``runtime.budget``: derived sizes hold every real message, ZeroMQ refuses what is larger,
 and a block carries at most ``ACKS_PER_MEMBER`` acks of a household."""
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from chain.reading import read_block
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
 from coordinator.core import AckBox
-from ets.budget import CONNECTION_BYTES, WIRE_OVERHEAD, Budget, largest_block, largest_offer
-from ets.layout import RunLayout
-from ets.sockets import configure
+from ets.run.layout import RunLayout
+from runtime.budget import CONNECTION_BYTES, WIRE_OVERHEAD, Budget, largest_block, largest_offer
+from runtime.sockets import configure
 from tests.conftest import cli, only_run_dir, write_params
 
 

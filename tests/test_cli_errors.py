@@ -14,9 +14,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from ets.chaos.spec import parse_chaos
-from ets.cli import CHAOS_EXAMPLE, load_params, main
-from ets.launcher import ClusterError, Proc, failure
-from ets.layout import RunLayout
+from ets.cli import main
+from ets.cli.common import load_params
+from ets.cli.running import CHAOS_EXAMPLE
+from ets.run.cluster import ClusterError, Proc
+from ets.run.launcher import failure
+from ets.run.layout import RunLayout
 from tests.conftest import only_run_dir, write_params
 
 
@@ -118,8 +121,8 @@ def test_processes_stopped_by_ctrl_c_are_an_interruption_not_a_failure(tmp_path:
 
 
 def test_the_chaos_example_of_the_help_is_a_valid_plan() -> None:
-    from ets.params import Params
-    from ets.setup import run_household_ids
+    from ets.run.setup import run_household_ids
+    from runtime.params import Params
 
     params = load_params()
     assert CHAOS_EXAMPLE in invoke("run", "--help").output.replace("\n", "").replace(" ", "")

@@ -9,7 +9,7 @@ import pandas as pd
 
 from chain.genesis import Genesis
 from chain.ledger import read_records
-from ets.results import read_csv
+from ets.results.tables import read_csv
 from tests.conftest import cli
 
 

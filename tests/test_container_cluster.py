@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from chain.ledger import read_records
-from ets.cli import load_params
+from ets.cli.common import load_params
 from ets.deploy.containers import Container, Mounts, coordinator_container, node_container
 from ets.deploy.provision import COORDINATOR_KEY_FILE, household_key_file, prepare
-from ets.health import check
-from ets.launcher import child_environment
+from ets.run.cluster import child_environment
+from runtime.health import check
 from tests.conftest import cli, write_params
 
 HOUSEHOLDS = 3

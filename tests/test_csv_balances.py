@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ets.results import ORIGINAL_COLUMNS, read_csv
+from ets.results.tables import ORIGINAL_COLUMNS, read_csv
 
 TOL = 1e-7
 

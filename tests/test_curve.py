@@ -17,8 +17,8 @@ import zmq.utils.z85
 
 from chain.crypto import SigningKey
 from chain.genesis import Genesis
-from ets.curve import CurveIdentity, is_loopback, secure_by_default
-from ets.setup import RunLayout
+from ets.run.setup import RunLayout
+from runtime.curve import CurveIdentity, is_loopback, secure_by_default
 from tests.conftest import cli, only_run_dir, write_params
 
 pytestmark = pytest.mark.timeout(120)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from chain.errors import InputError
-from ets.cli import PROJECT_ROOT
-from ets.data import load_households
+from ets.cli.common import PROJECT_ROOT
+from runtime.data import load_households
 from tests.conftest import cli
 
 SEED = PROJECT_ROOT / "household_dbs" / "seed_households_15min.parquet"

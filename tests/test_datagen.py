@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ets.data import load_households
 from ets.datagen.community import sample_households
 from ets.datagen.pv import hourly_pv_kwh, spread_over_steps
 from ets.datagen.weather import load_try
-from ets.metadata import read_metadata
+from runtime.data import load_households
+from runtime.metadata import read_metadata
 from tests.conftest import cli
 
 

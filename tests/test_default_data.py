@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ets.cli import PROJECT_ROOT
-from ets.data import load_households
-from ets.metadata import metadata_path, read_metadata
+from ets.cli.common import PROJECT_ROOT
+from runtime.data import load_households
+from runtime.metadata import metadata_path, read_metadata
 from tests.conftest import cli, only_run_dir
 
 DEFAULT = PROJECT_ROOT / "household_dbs" / "community40_15min.parquet"

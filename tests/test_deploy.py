@@ -17,13 +17,13 @@ import yaml
 from chain.crypto import SigningKey
 from chain.errors import InputError
 from chain.genesis import Genesis
-from ets.cli import PROJECT_ROOT, load_params
+from ets.cli.common import PROJECT_ROOT, load_params
 from ets.deploy import containers
 from ets.deploy.compose import compose, compose_text
 from ets.deploy.containers import Mounts, image_path
 from ets.deploy.kubernetes import manifests
 from ets.deploy.provision import COORDINATOR_KEY_FILE, household_key_file, prepare
-from ets.process_config import household_index, household_of
+from ets.run.process_config import household_index, household_of
 from tests.conftest import cli, write_params
 
 DOCKER = PROJECT_ROOT / "docker"
@@ -264,7 +264,7 @@ def test_data_for_containers_must_be_in_the_image(tmp_path: Path) -> None:
 
 
 def test_household_index(tmp_path: Path) -> None:
-    from ets.setup import create_run
+    from ets.run.setup import create_run
 
     genesis = create_run(load_params(write_params(tmp_path / "p.json"), households=3), tmp_path / "run")
     ids = genesis.household_ids

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from chain.genesis import Genesis
-from ets.cli import PROJECT_ROOT
+from ets.cli.common import PROJECT_ROOT
 from ets.deploy import engine
 from ets.deploy.compose import household_service
 from ets.deploy.engine import Project, State

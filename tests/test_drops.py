@@ -7,7 +7,7 @@ import logging
 import time
 
 from chain.errors import DecodeError, RateError, ReplayError, SignatureError
-from ets.drops import MAX_TRACKED, Drops
+from runtime.drops import MAX_TRACKED, Drops
 
 
 def test_a_connection_is_ignored_after_too_many_bad_frames() -> None:

@@ -14,18 +14,18 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from ets import envvars
 from ets.cli import main
-from ets.health import Heartbeat, Unhealthy, check
-from ets.launcher import child_environment
-from ets.process_config import CoordinatorOptions, Files, NodeOptions, coordinator_config, node_config
-from ets.setup import RunLayout, create_run
+from ets.run.cluster import child_environment
+from ets.run.process_config import CoordinatorOptions, Files, NodeOptions, coordinator_config, node_config
+from ets.run.setup import RunLayout, create_run
+from runtime import envvars
+from runtime.health import Heartbeat, Unhealthy, check
 from tests.conftest import cli, write_params
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ets.cli import load_params
+    from ets.cli.common import load_params
 
     root = tmp_path_factory.mktemp("entry")
     run = root / "run"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ets.cli import PROJECT_ROOT
-from ets.data import load_households
+from ets.cli.common import PROJECT_ROOT
 from optimizer.forecast import (
     FORECASTERS,
     LOAD_ANOMALY_DECAY,
@@ -19,6 +18,7 @@ from optimizer.forecast import (
     seasonal_naive,
 )
 from optimizer.forecast_skill import forecast_errors, skill_summary, summary_issue_stride
+from runtime.data import load_households
 
 SPD = 4  # steps per day, small enough to check by hand
 

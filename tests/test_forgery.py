@@ -18,8 +18,8 @@ from chain.messages import sign
 from chain.offers import MAX_HORIZON, Offer
 from chain.reading import read_block
 from coordinator.service import Coordinator, CoordinatorConfig
-from ets.setup import RunLayout
-from ets.verify_run import VerifyError, verify_ledger_file
+from ets.check.verify import VerifyError, verify_ledger_file
+from ets.run.setup import RunLayout
 from tests.conftest import cli, ledger_beside, only_run_dir, write_params
 
 STEP = 3
@@ -202,7 +202,7 @@ def test_a_node_rejects_replayed_and_foreign_blocks(run: Path, tmp_path: Path) -
     layout = RunLayout(run)
     genesis = Genesis.load(layout.genesis)
     hid = genesis.household_ids[0]
-    from ets.params import Params
+    from runtime.params import Params
 
     config = NodeConfig(
         household=hid,

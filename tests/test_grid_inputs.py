@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from chain.errors import InputError
-from ets.grid import (
+from runtime.grid import (
     CAPACITY_COLUMNS,
     TARIFF_COLUMNS,
     grid_series,
@@ -18,8 +18,8 @@ from ets.grid import (
     write_capacity,
     write_tariff,
 )
-from ets.metadata import read_metadata
-from ets.params import Params
+from runtime.metadata import read_metadata
+from runtime.params import Params
 from tests.conftest import cli
 
 

@@ -15,9 +15,9 @@ from click.testing import Result
 
 from chain.genesis import Genesis
 from chain.ledger import read_records
-from ets.budget import WIRE_OVERHEAD, Budget
 from ets.chaos.flood import FloodReport, flood
-from ets.setup import RunLayout
+from ets.run.setup import RunLayout
+from runtime.budget import WIRE_OVERHEAD, Budget
 from tests.conftest import child_pids, cli, only_run_dir, write_params
 
 pytestmark = pytest.mark.timeout(300)

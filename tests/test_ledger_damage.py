@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from chain.ledger import MAGIC, Ledger, read_records
-from ets.verify_run import VerifyError, verify_ledger_file
+from ets.check.verify import VerifyError, verify_ledger_file
 from tests.conftest import cli, ledger_beside, only_run_dir, write_params
 
 

@@ -18,10 +18,10 @@ from chain.crypto import Verifier
 from chain.genesis import Genesis
 from chain.ledger import read_records
 from chain.reading import read_block
-from ets.canvas import headless_figure
-from ets.live.session import PICTURE, LiveSession
-from ets.live.window import FIGSIZE_IN
-from ets.setup import RunLayout
+from ets.run.setup import RunLayout
+from ets.view.canvas import headless_figure
+from ets.view.live.session import PICTURE, LiveSession
+from ets.view.live.window import FIGSIZE_IN
 from tests.conftest import cli, only_run_dir, write_params
 
 matplotlib.use("Agg")  # `--live` draws off screen in the tests
@@ -88,8 +88,9 @@ def test_live_is_an_option_of_both_runs(command: str, tmp_path: Path) -> None:
 
 def test_no_plotting_without_live() -> None:
     code = (
-        "import sys, ets.cli, ets.workflow, ets.engine, ets.launcher; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('matplotlib', 'PIL') or m.startswith('ets.live')))"
+        "import sys, ets.cli, ets.run.workflow, ets.run.engine, ets.run.launcher; "
+        "print(sorted(m for m in sys.modules"
+        " if m.split('.')[0] in ('matplotlib', 'PIL') or m.startswith('ets.view.live')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "[]"

@@ -9,10 +9,10 @@ import pytest
 
 from chain.errors import InputError
 from chain.genesis import Genesis
-from ets.data import run_data
-from ets.meters import MeterSeries
-from ets.params import Params
-from ets.setup import RunLayout
+from ets.run.setup import RunLayout
+from runtime.data import run_data
+from runtime.meters import MeterSeries
+from runtime.params import Params
 
 
 def test_each_household_gets_exactly_its_rows_of_the_data(cluster_run: Path) -> None:

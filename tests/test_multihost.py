@@ -23,7 +23,7 @@ from chain.errors import LedgerCorrupt
 from chain.genesis import Genesis
 from chain.ledger import read_records
 from chain.reading import read_block
-from ets.cli import load_params
+from ets.cli.common import load_params
 from ets.deploy.containers import (
     COORDINATOR_LEDGER,
     HOUSEHOLD_LEDGER,
@@ -33,7 +33,7 @@ from ets.deploy.containers import (
     node_container,
 )
 from ets.deploy.provision import COORDINATOR_KEY_FILE, household_key_file, prepare
-from ets.launcher import child_environment
+from ets.run.cluster import child_environment
 from tests.conftest import cli, write_params
 from tests.netns import Lab, NetnsUnavailable, netns_lab
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from chain.errors import InputError
-from ets.params import Params, describe
+from runtime.params import Params, describe
 from tests.conftest import cli
 
 

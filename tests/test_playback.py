@@ -13,12 +13,12 @@ import pytest
 from matplotlib.backend_bases import KeyEvent, MouseEvent
 from PIL import Image, ImageChops
 
-from ets.playback.interactive import Player
-from ets.playback.model import STATUS_MARGIN_USD, load_playback, status_of
-from ets.playback.save import ffmpeg_available
-from ets.playback.view import PlaybackView, playback_figure
-from ets.results import ORIGINAL_COLUMNS
-from ets.run_files import parse_trades
+from ets.results.read import parse_trades
+from ets.results.tables import ORIGINAL_COLUMNS
+from ets.view.playback.interactive import Player
+from ets.view.playback.model import STATUS_MARGIN_USD, load_playback, status_of
+from ets.view.playback.save import ffmpeg_available
+from ets.view.playback.view import PlaybackView, playback_figure
 from tests.conftest import cli
 
 matplotlib.use("Agg")  # `ets playback` without --save must never open a window in the tests

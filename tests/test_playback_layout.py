@@ -9,11 +9,11 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from ets.canvas import headless_figure
-from ets.playback.interactive import CONTROLS_IN, Player, window_title
-from ets.playback.model import load_playback
-from ets.playback.save import save_movie
-from ets.playback.view import FIGSIZE_IN, PlaybackView, playback_figure
+from ets.view.canvas import headless_figure
+from ets.view.playback.interactive import CONTROLS_IN, Player, window_title
+from ets.view.playback.model import load_playback
+from ets.view.playback.save import save_movie
+from ets.view.playback.view import FIGSIZE_IN, PlaybackView, playback_figure
 from tests.conftest import cli, only_run_dir, write_params
 from tests.text_boxes import layout_problems
 
@@ -61,7 +61,7 @@ def test_the_wallet_difference_has_no_negative_zero(busy_run: Path) -> None:
 def test_the_window_is_titled_with_the_run(busy_run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import matplotlib.pyplot as plt
 
-    from ets.playback import interactive
+    from ets.view.playback import interactive
 
     playback = load_playback(busy_run)
     titles: list[str] = []
@@ -123,8 +123,8 @@ def test_a_gif_has_one_palette_for_every_frame(busy_run: Path, tmp_path: Path) -
 
 
 def test_the_p2p_price_is_drawn_above_the_grid_prices_and_marked(busy_run: Path) -> None:
-    from ets.report.figures import prices_figure, report_data
-    from ets.run_files import load_run, read_summary
+    from ets.results.read import load_run, read_summary
+    from ets.view.report.figures import prices_figure, report_data
 
     run = load_run(busy_run)
     data = report_data(run, read_summary(run))

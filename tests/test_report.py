@@ -11,9 +11,9 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from ets.report import PAGE
-from ets.report.figures import FIGURES
-from ets.results import ORIGINAL_COLUMNS
+from ets.results.tables import ORIGINAL_COLUMNS
+from ets.view.report import PAGE
+from ets.view.report.figures import FIGURES
 from tests.conftest import cli
 
 

@@ -22,9 +22,9 @@ from chain.ledger import read_records
 from chain.merkle import merkle_root
 from chain.messages import sign
 from chain.reading import read_block
-from ets.results import read_csv
-from ets.setup import RunLayout
-from ets.verify_run import VerifyError, verify_ledger_file
+from ets.check.verify import VerifyError, verify_ledger_file
+from ets.results.tables import read_csv
+from ets.run.setup import RunLayout
 from optimizer.forecast import FORECASTERS
 from tests.conftest import cli, ledger_beside, only_run_dir, write_params
 

@@ -15,9 +15,9 @@ from chain.crypto import Verifier
 from chain.genesis import Genesis
 from chain.ledger import Ledger, read_records
 from chain.reading import read_block
-from ets.cli import PROJECT_ROOT
-from ets.data import load_households
-from ets.results import read_csv
+from ets.cli.common import PROJECT_ROOT
+from ets.results.tables import read_csv
+from runtime.data import load_households
 from tests.conftest import cli, only_run_dir, write_params
 
 
@@ -125,7 +125,7 @@ def test_bound_reports_the_gap(tmp_path: Path) -> None:
 
 def test_a_node_does_not_load_the_solver_or_a_dataframe_library() -> None:
     heavy = "('cvxpy', 'scipy', 'matplotlib', 'pandas', 'pyarrow')"
-    modules = "node.service, ets.process_config, ets.cli"
+    modules = "node.service, ets.run.process_config, ets.cli"
     code = f"import sys, {modules}; print(sorted(m for m in {heavy} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"
@@ -139,8 +139,8 @@ def test_results_csv_matches_the_ledger_with_corrections(persistence_run: Path) 
 def test_a_run_is_not_measured_against_an_optimum_that_saves_next_to_nothing() -> None:
     """A short run whose optimum saves a cent over the baseline: no share of it is quoted (a tiny or
     negative denominator gave "captured -198.7%"); the gap is a share of the baseline's total cost."""
-    from ets.bound import Gap
-    from ets.summary import optimum_line
+    from ets.check.bound import Gap
+    from ets.results.summary import optimum_line
 
     tiny = Gap(optimum=-1.005, run=-0.97, baseline=-1.0, status="optimal", solve_seconds=0.1, reference=12.0)
     assert tiny.captured_pct is None and tiny.gap_pct == pytest.approx(100 * 0.035 / 12.0)

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from chain.ledger import scan
-from ets.health import Unhealthy, read_beat
-from ets.launcher import _interruptions
-from ets.layout import RunLayout
-from ets.supervisor import RestartPolicy, Supervisor
+from ets.run.launcher import _interruptions
+from ets.run.layout import RunLayout
+from ets.run.supervisor import RestartPolicy, Supervisor
+from runtime.health import Unhealthy, read_beat
 from tests.conftest import cli, only_run_dir, write_params
 from tests.faults import ChaosRun
 from tests.test_interrupt import alive, children_of

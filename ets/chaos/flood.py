@@ -12,7 +12,7 @@ A new connection (a new identity) is made every ``per_connection`` frames, so pe
 accounting is exercised too.
 
 Two floods of their own: ``big_flood``, large forged frames from many connections that reconnect before
-they would be ignored (the byte budget of every receive path, ``ets.budget``), and ``hello_flood``,
+they would be ignored (the byte budget of every receive path, ``runtime.budget``), and ``hello_flood``,
 signed hellos with ever new endpoints from a household's key (the coordinator's rate limit on hellos).
 """
 

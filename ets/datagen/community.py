@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ets.metadata import HouseholdMeta, metadata_path, write_metadata
 from optimizer.flows import Array
+from runtime.metadata import HouseholdMeta, metadata_path, write_metadata
 
 STEP_MINUTES = 15
 OCCUPANT_SHARES = {1: 0.22, 2: 0.34, 3: 0.18, 4: 0.17, 5: 0.09}

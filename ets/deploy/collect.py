@@ -8,14 +8,15 @@ from pathlib import Path
 from ets.deploy.compose import household_service
 from ets.deploy.containers import COORDINATOR_LEDGER, HOUSEHOLD_LEDGER, Mounts
 from ets.deploy.engine import Project
-from ets.layout import RunLayout
+from ets.run.layout import RunLayout
 
 
 def collect(project: Project, source: Path, results: Path, *, quiet: bool = True) -> Path:
     """Copy the run out of ``project``'s containers into a new directory under ``results`` (genesis,
     parameters and public keys from ``source``, the directory ``ets docker setup`` made), write
     optimized_results.csv and summary.json, and return the new directory; ``ets verify`` checks it."""
-    from ets.workflow import adopt_run, blocks_from_ledger, finish_run
+    from ets.results.outcome import finish_run
+    from ets.run.workflow import adopt_run, blocks_from_ledger
 
     prepared = adopt_run(source, results)
     layout = RunLayout(prepared.run_dir)

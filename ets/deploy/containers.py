@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chain.errors import InputError
-from ets import envvars
+from runtime import envvars
 
 IMAGE = "energy-trading-network:latest"
 APP_DIR = "/app"

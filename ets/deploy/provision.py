@@ -20,9 +20,9 @@ from pathlib import Path
 
 from chain.errors import InputError
 from chain.genesis import Genesis
-from ets.layout import RunLayout
-from ets.params import Params
-from ets.setup import create_run
+from ets.run.layout import RunLayout
+from ets.run.setup import create_run
+from runtime.params import Params
 
 DIR_MODE = 0o700
 KEY_MODE = 0o444

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import zmq
 from click.testing import Result
 
 from chain.genesis import Genesis
@@ -48,7 +49,7 @@ def _wait_for(what: str, check: object, seconds: float = 60) -> None:
 
 
 def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
-    overrides = {"simulation": {"steps": 96}}
+    overrides = {"simulation": {"steps": 144}}
     params = write_params(tmp_path / "p.json", overrides)
     results = tmp_path / "results"
     outcome: list[Result] = []
@@ -91,7 +92,15 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
             threading.Thread(
                 target=lambda name=name, endpoint=endpoint, seed=seed: reports.__setitem__(
                     name,
-                    flood(endpoint, FRAMES // 2, samples=samples, seed=seed, max_bytes=largest[name], until=run_over),
+                    flood(
+                        endpoint,
+                        FRAMES // 2,
+                        samples=samples,
+                        seed=seed,
+                        max_bytes=largest[name],
+                        setup=_wait_at_most_1s,
+                        until=run_over,
+                    ),
                 )
             )
             for name, endpoint, seed in (("coordinator", coordinator["router"], 1), ("h01", sync.group(1), 2))
@@ -125,6 +134,12 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
     dropped = _dropped(layout.log("h01").read_text())
     assert dropped > 0.9 * sent_sync.frames, f"h01 counted {dropped} of {sent_sync.frames} frames as dropped"
     assert cli("verify", str(run)).exit_code == 0
+
+
+def _wait_at_most_1s(sock: zmq.Socket[bytes]) -> None:
+    """A send the target holds back (its per-connection budget is full, or it closed the connection over an
+    oversize frame) ends that connection after 1 s, and the flood goes on with a new one."""
+    sock.setsockopt(zmq.SNDTIMEO, 1_000)
 
 
 def _height(layout: RunLayout) -> int:

@@ -261,9 +261,11 @@ class DirectPoolModel:
     @staticmethod
     def _check(inputs: MarketInputs, units: Units) -> str:
         """What CVXPY's non-negative parameters refuse (an error) or its first row makes infeasible."""
-        for name in ("buy_price", "sell_price", "import_kwh", "export_kwh", "production", "consumption"):
+        for name in ("buy_price", "sell_price", "import_kwh", "export_kwh"):
             if np.any(np.asarray(getattr(inputs, name)) < 0):
                 raise ValueError(f"{name} must be non-negative")
+        if np.any(inputs.production.sum(axis=0) < 0) or np.any(inputs.consumption.sum(axis=0) < 0):
+            raise ValueError("the community's production and consumption must be non-negative")
         if inputs.terminal_value < 0:
             raise ValueError("terminal_value must be non-negative")
         soc0 = units.soc0(inputs.soc, inputs.shared_soc)

@@ -92,11 +92,11 @@ def bench_parametric(n: int, horizon: int, repeats: int, solver: str) -> tuple[f
     return statistics.median(times[1:]), times[0]
 
 
-def bench_path(n: int, horizon: int, steps: int, path: str) -> tuple[float, list[float]]:
+def bench_path(n: int, horizon: int, steps: int, path: str, topology: str = "pool") -> tuple[float, list[float]]:
     """(median seconds per step over steps 2..steps, the objectives) for one clearing path, PIQP."""
     storage, production, consumption, soc, shared_soc = community(n, horizon, steps)
     grid = grid_series(Params(), steps + horizon, n)
-    model = build_clearing(storage, horizon, 0.25, costs(), "PIQP", "pool", 4, path=path)
+    model = build_clearing(storage, horizon, 0.25, costs(), "PIQP", topology, 4, path=path)
     times, objectives = [], []
     for step in range(steps):
         started = time.perf_counter()
@@ -107,13 +107,14 @@ def bench_path(n: int, horizon: int, steps: int, path: str) -> tuple[float, list
     return statistics.median(times[1:]), objectives
 
 
-def compare_paths(sizes: list[int], horizon: int, steps: int) -> None:
+def compare_paths(sizes: list[int], horizon: int, steps: int, topology: str = "pool") -> None:
     """Both clearing paths side by side on the same steps: median ms per step over steps 2..steps."""
+    print(f"{topology}:")
     print("| N | H | cvxpy + PIQP per step | direct PIQP per step | speed-up | largest relative objective difference |")
     print("|---|---|---|---|---|---|")
     for n in sizes:
-        stated, a = bench_path(n, horizon, steps, "cvxpy")
-        direct, b = bench_path(n, horizon, steps, "direct")
+        stated, a = bench_path(n, horizon, steps, "cvxpy", topology)
+        direct, b = bench_path(n, horizon, steps, "direct", topology)
         gap = max(abs(x - y) / max(1.0, abs(x)) for x, y in zip(a, b, strict=True))
         cells = f"{stated * 1000:.1f} ms | {direct * 1000:.1f} ms | {stated / direct:.2f}x | {gap:.1e}"
         print(f"| {n} | {horizon} | {cells} |", flush=True)
@@ -139,9 +140,10 @@ def main() -> None:
     parser.add_argument("--paths", action="store_true", help="direct against cvxpy (N in --sizes, H=96)")
     parser.add_argument("--sizes", default="10,100,1000", help="with --paths: community sizes")
     parser.add_argument("--steps", type=int, default=6, help="with --paths: steps solved (the first not timed)")
+    parser.add_argument("--topology", default="pool", choices=("pool", "ring"), help="with --paths")
     args = parser.parse_args()
     if args.paths:
-        compare_paths([int(n) for n in args.sizes.split(",")], 96, args.steps)
+        compare_paths([int(n) for n in args.sizes.split(",")], 96, args.steps, args.topology)
         return
     sizes = [5, 50] if args.quick else [5, 50, 200, 1000]
     solvers = args.solvers.split(",")

@@ -165,11 +165,11 @@ class OptimizerParams:
     )
     clearing_path: str = param(
         "direct",
-        "How the clearing reaches its solver: direct (the pool's matrices built once per set of present "
+        "How the clearing reaches its solver: direct (the programme's matrices built once per set of present "
         "households, only the changing numbers set each step, handed to PIQP or Clarabel; optimizer.clearing_lp) "
         "or cvxpy (the model as stated in optimizer.clearing, canonicalised by CVXPY each step). Both give the "
-        "same optimum (tests/test_clearing_paths.py); direct is 2-3x faster at 1,000 households (README, "
-        "Performance). The ring topology and solvers other than PIQP and Clarabel always go through CVXPY.",
+        "same optimum (tests/test_clearing_paths.py); direct is about 2x faster in the pool at 10 to 1,000 "
+        "households (README, Performance). Solvers other than PIQP and Clarabel always go through CVXPY.",
         choices=("direct", "cvxpy"),
     )
     topology: str = param(

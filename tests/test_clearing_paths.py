@@ -12,7 +12,7 @@ import pytest
 
 from chain.genesis import BatterySpec
 from optimizer.clearing import Costs, MarketInputs, PoolModel, RingModel, Schedule
-from optimizer.clearing_lp import DirectPoolModel, build_clearing, redundant_volume_rows
+from optimizer.clearing_lp import DirectPoolModel, DirectRingModel, build_clearing, redundant_volume_rows
 from optimizer.flows import Storage
 
 SCHEDULE_FIELDS = [f.name for f in dataclasses.fields(Schedule) if f.name not in ("edges", "marginal_price")]
@@ -121,6 +121,34 @@ def _assert_optimal_in_stated(stated: PoolModel, direct: DirectPoolModel, inputs
     assert direct.last.objective == pytest.approx(best, rel=1e-8, abs=1e-8)
 
 
+@pytest.mark.parametrize("solver", ["PIQP", "CLARABEL"])
+def test_the_direct_ring_finds_the_cvxpy_rings_optimum_on_random_steps(solver: str) -> None:
+    rng = np.random.default_rng(23)
+    worst_objective, worst_price = 0.0, 0.0
+    for storage, free, horizon, inputs in cases(29)[:12]:
+        # a fee on every link flow: without one, flows around the ring cost nothing and are arbitrary
+        costs = dataclasses.replace(free, p2p_transaction=max(free.p2p_transaction, 0.01))
+        neighbours = int(rng.choice([2, 4]))
+        stated = RingModel(storage, horizon, 0.25, costs, solver, neighbours)
+        direct = DirectRingModel(storage, horizon, 0.25, costs, solver, neighbours)
+        a, b = stated.solve(inputs), direct.solve(inputs)
+        assert a.status == b.status == "optimal"
+        assert a.schedule is not None and b.schedule is not None and b.schedule.edges is not None
+        scale = max(1.0, abs(a.objective))
+        worst_objective = max(worst_objective, abs(a.objective - b.objective) / scale)
+        assert abs(a.objective - b.objective) <= 1e-8 * scale
+        energy = max(1.0, float(inputs.consumption[:, 0].sum() + inputs.production[:, 0].sum()))
+        for name in SCHEDULE_FIELDS:
+            gap = float(np.max(np.abs(getattr(a.schedule, name) - getattr(b.schedule, name)), initial=0.0))
+            assert gap <= 1e-2 * energy, (name, gap)
+        links = {tuple(sorted(pair)) for pair in direct.directed.tolist()}
+        assert all(tuple(sorted((s, t))) in links for s, t, _ in b.schedule.edges)
+        worst_price = max(worst_price, abs(a.schedule.marginal_price - b.schedule.marginal_price))
+        assert a.schedule.marginal_price == pytest.approx(b.schedule.marginal_price, abs=1e-3)
+        assert direct.horizon_totals()[0] == pytest.approx(stated.horizon_totals()[0], rel=1e-3, abs=1e-3)
+    print(f"ring {solver}: worst objective {worst_objective:.1e}, price {worst_price:.1e}")
+
+
 def test_the_volume_row_is_dropped_only_where_the_spread_exceeds_the_fee() -> None:
     costs = Costs(0.01, 0.0, 5.0, 0.02)
     buy = np.array([0.30, 0.10, 0.105, 0.30, 0.30])
@@ -169,6 +197,7 @@ def test_the_path_parameter_chooses_the_model() -> None:
     assert isinstance(build_clearing(*args, "CLARABEL", "pool", 4, path="direct"), DirectPoolModel)
     assert isinstance(build_clearing(*args, "PIQP", "pool", 4, path="cvxpy"), PoolModel)
     assert isinstance(build_clearing(*args, "HIGHS", "pool", 4, path="direct"), PoolModel)
-    assert isinstance(build_clearing(*args, "PIQP", "ring", 4, path="direct"), RingModel)
+    assert isinstance(build_clearing(*args, "PIQP", "ring", 4, path="direct"), DirectRingModel)
+    assert isinstance(build_clearing(*args, "PIQP", "ring", 4, path="cvxpy"), RingModel)
     with pytest.raises(ValueError, match="unknown clearing path"):
         build_clearing(*args, "PIQP", "pool", 4, path="fast")

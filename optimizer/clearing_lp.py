@@ -391,22 +391,6 @@ class DirectPoolModel:
         throughput = float(x[lay.block("ch")].sum() + x[lay.block("dis")].sum())
         return throughput, float(x[lay.block("U")].sum()), float(x[lay.block("K")].sum())
 
-    def first_step(self) -> dict[str, Array]:
-        """After a solve: every variable block's first step (for comparing with the CVXPY model)."""
-        assert self.last is not None
-        lay, h = self.layout, self.horizon
-        out = {}
-        for name, rows in (
-            ("ch", self.units.count),
-            ("dis", self.units.count),
-            ("s", self.units.count),
-            ("d", self.owners.size),
-        ):
-            out[name] = self.last.x[lay.block(name)].reshape(rows, h)[:, 0]
-        for name in ("GB", "GS", "U", "K"):
-            out[name] = self.last.x[lay.block(name)][:1]
-        return out
-
 
 class DirectRingModel:
     """The ring clearing on matrices; the same programme and interface as ``optimizer.clearing.RingModel``.

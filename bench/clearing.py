@@ -4,6 +4,7 @@ and horizon H, side by side with a formulation built the way the original projec
 
     uv run python bench/clearing.py                  # the full table (several minutes)
     uv run python bench/clearing.py --quick          # N in {5, 50}, fewer repeats
+    uv run python bench/clearing.py --paths          # direct against cvxpy, N in {10, 100, 1000}, H=96
 
 Households are drawn from the shipped data (tiled with a random scale when N exceeds it), with their
 batteries and community-battery shares; the grid is the default time-of-use tariff and scaled limits.
@@ -25,6 +26,7 @@ from bench.loop_formulation import solve_loop_formulation
 from chain.genesis import BatterySpec
 from ets.cli.common import PROJECT_ROOT
 from optimizer.clearing import Costs, MarketInputs, build_model
+from optimizer.clearing_lp import build_clearing
 from optimizer.flows import Storage
 from runtime.data import load_households
 from runtime.grid import grid_series
@@ -90,6 +92,34 @@ def bench_parametric(n: int, horizon: int, repeats: int, solver: str) -> tuple[f
     return statistics.median(times[1:]), times[0]
 
 
+def bench_path(n: int, horizon: int, steps: int, path: str, topology: str = "pool") -> tuple[float, list[float]]:
+    """(median seconds per step over steps 2..steps, the objectives) for one clearing path, PIQP."""
+    storage, production, consumption, soc, shared_soc = community(n, horizon, steps)
+    grid = grid_series(Params(), steps + horizon, n)
+    model = build_clearing(storage, horizon, 0.25, costs(), "PIQP", topology, 4, path=path)
+    times, objectives = [], []
+    for step in range(steps):
+        started = time.perf_counter()
+        result = model.solve(inputs_at(step, horizon, production, consumption, soc, shared_soc, grid))
+        times.append(time.perf_counter() - started)
+        assert result.status == "optimal", result.status
+        objectives.append(result.objective)
+    return statistics.median(times[1:]), objectives
+
+
+def compare_paths(sizes: list[int], horizon: int, steps: int, topology: str = "pool") -> None:
+    """Both clearing paths side by side on the same steps: median ms per step over steps 2..steps."""
+    print(f"{topology}:")
+    print("| N | H | cvxpy + PIQP per step | direct PIQP per step | speed-up | largest relative objective difference |")
+    print("|---|---|---|---|---|---|")
+    for n in sizes:
+        stated, a = bench_path(n, horizon, steps, "cvxpy", topology)
+        direct, b = bench_path(n, horizon, steps, "direct", topology)
+        gap = max(abs(x - y) / max(1.0, abs(x)) for x, y in zip(a, b, strict=True))
+        cells = f"{stated * 1000:.1f} ms | {direct * 1000:.1f} ms | {stated / direct:.2f}x | {gap:.1e}"
+        print(f"| {n} | {horizon} | {cells} |", flush=True)
+
+
 def bench_loop(n: int, horizon: int, repeats: int) -> float:
     storage, production, consumption, soc, shared_soc = community(n, horizon, repeats)
     grid = grid_series(Params(), repeats + horizon, n)
@@ -107,7 +137,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--solvers", default="PIQP,CLARABEL,HIGHS")
+    parser.add_argument("--paths", action="store_true", help="direct against cvxpy (N in --sizes, H=96)")
+    parser.add_argument("--sizes", default="10,100,1000", help="with --paths: community sizes")
+    parser.add_argument("--steps", type=int, default=6, help="with --paths: steps solved (the first not timed)")
+    parser.add_argument("--topology", default="pool", choices=("pool", "ring"), help="with --paths")
     args = parser.parse_args()
+    if args.paths:
+        compare_paths([int(n) for n in args.sizes.split(",")], 96, args.steps, args.topology)
+        return
     sizes = [5, 50] if args.quick else [5, 50, 200, 1000]
     solvers = args.solvers.split(",")
     print(

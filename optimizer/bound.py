@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.clearing import OPTIMAL, Costs, MarketInputs, build_model
+from optimizer.clearing import OPTIMAL, Costs, MarketInputs
+from optimizer.clearing_lp import build_clearing
 from optimizer.flows import Array, GridWindow, Storage
 
 
@@ -41,10 +42,11 @@ def perfect_foresight(
     neighbours: int,
     terminal_value: float,
     value_of_lost_load: float = 0.0,
+    path: str = "direct",
 ) -> Bound:
     """Solve the whole run at once. ``production``/``consumption`` are (N, S); ``grid`` covers the S steps."""
     steps = production.shape[1]
-    model = build_model(storage, steps, dt_hours, costs, solver, topology, neighbours)
+    model = build_clearing(storage, steps, dt_hours, costs, solver, topology, neighbours, path=path)
     inputs = MarketInputs(
         production,
         consumption,

@@ -323,13 +323,10 @@ class _Model:
 
     def _storage_first(self) -> tuple[Array, Array, Array, Array]:
         """(charge, discharge, shared_charge, shared_discharge) per household in the first step."""
-        n = self.n
         if not self.units.count:
-            zero = np.zeros(n)
-            return zero, zero, zero, zero
-        charge, shared_charge = self.units.per_household(_first(self.v["ch"], self.units.count), n)
-        discharge, shared_discharge = self.units.per_household(_first(self.v["dis"], self.units.count), n)
-        return charge, discharge, shared_charge, shared_discharge
+            return storage_first(self.units, self.n, np.zeros(0), np.zeros(0))
+        ch, dis = (np.asarray(self.v[name].value, dtype=np.float64)[:, 0] for name in ("ch", "dis"))
+        return storage_first(self.units, self.n, ch, dis)
 
 
 class PoolModel(_Model):
@@ -404,26 +401,52 @@ class PoolModel(_Model):
             self.p["net_o"].value = net[self.owners]
 
     def _schedule(self, inputs: MarketInputs) -> Schedule:
-        charge, discharge, shared_charge, shared_discharge = self._storage_first()
-        x = inputs.production[:, 0] - inputs.consumption[:, 0] + discharge + shared_discharge - charge - shared_charge
-        deficit, surplus = np.maximum(-x, 0.0), np.maximum(x, 0.0)
         gb, gs, u, k = (float(_first(self.v[name], 1)[0]) for name in ("GB", "GS", "U", "K"))
-        f_gb, f_u = _fractions(gb, u, float(deficit.sum()))
-        f_gs, f_k = _fractions(gs, k, float(surplus.sum()))
-        return Schedule(
-            grid_buy=deficit * f_gb,
-            grid_sell=surplus * f_gs,
-            p2p_buy=deficit * (1.0 - f_gb - f_u),
-            p2p_sell=surplus * (1.0 - f_gs - f_k),
-            charge=charge,
-            discharge=discharge,
-            shared_charge=shared_charge,
-            shared_discharge=shared_discharge,
-            curtailed=surplus * f_k,
-            unserved=deficit * f_u,
-            edges=None,
-            marginal_price=_bus_price(self.balance.dual_value, 0),
-        )
+        return pool_schedule(inputs, self._storage_first(), (gb, gs, u, k), _bus_price(self.balance.dual_value, 0))
+
+
+def storage_first(units: Units, n: int, charge: Array, discharge: Array) -> tuple[Array, Array, Array, Array]:
+    """(charge, discharge, shared_charge, shared_discharge) per household from the units' first-step
+    charge and discharge (U,), values below the snap threshold set to zero."""
+    if not units.count:
+        zero = np.zeros(n)
+        return zero, zero, zero, zero
+    snap = [np.where(v < _SNAP, 0.0, v) for v in (charge, discharge)]
+    own_charge, shared_charge = units.per_household(snap[0], n)
+    own_discharge, shared_discharge = units.per_household(snap[1], n)
+    return own_charge, own_discharge, shared_charge, shared_discharge
+
+
+def pool_schedule(
+    inputs: MarketInputs,
+    storage: tuple[Array, Array, Array, Array],
+    community: tuple[float, float, float, float],
+    marginal_price: float,
+) -> Schedule:
+    """The pool's first step per household: ``storage`` is (charge, discharge, shared_charge,
+    shared_discharge) per household, ``community`` the first step's (GB, GS, U, K), snapped. Each
+    household's deficit is served by the grid, the unserved slack and peers in the community's
+    proportions, and each surplus likewise (any split of the optimum is optimal)."""
+    charge, discharge, shared_charge, shared_discharge = storage
+    gb, gs, u, k = (c if c >= _SNAP else 0.0 for c in community)
+    x = inputs.production[:, 0] - inputs.consumption[:, 0] + discharge + shared_discharge - charge - shared_charge
+    deficit, surplus = np.maximum(-x, 0.0), np.maximum(x, 0.0)
+    f_gb, f_u = _fractions(gb, u, float(deficit.sum()))
+    f_gs, f_k = _fractions(gs, k, float(surplus.sum()))
+    return Schedule(
+        grid_buy=deficit * f_gb,
+        grid_sell=surplus * f_gs,
+        p2p_buy=deficit * (1.0 - f_gb - f_u),
+        p2p_sell=surplus * (1.0 - f_gs - f_k),
+        charge=charge,
+        discharge=discharge,
+        shared_charge=shared_charge,
+        shared_discharge=shared_discharge,
+        curtailed=surplus * f_k,
+        unserved=deficit * f_u,
+        edges=None,
+        marginal_price=marginal_price,
+    )
 
 
 def _fractions(first: float, second: float, total: float) -> tuple[float, float]:

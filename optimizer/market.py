@@ -15,7 +15,8 @@ import numpy as np
 from chain.alone import act_alone, alone_settlements
 from chain.blocks import Settlement, Trade, fallback_reason
 from optimizer.baseline import baseline_step
-from optimizer.clearing import OPTIMAL, ClearingModel, ClearingResult, Costs, MarketInputs, build_model
+from optimizer.clearing import OPTIMAL, ClearingResult, Costs, MarketInputs
+from optimizer.clearing_lp import Clearing, build_clearing
 from optimizer.flows import Array, GridWindow, Mask, Storage
 from optimizer.pricing import PriceInputs, fair_range, p2p_price
 from optimizer.settlement import (
@@ -48,6 +49,8 @@ class MarketConfig:
     """$/kWh of demand left unserved, in the saving and the closing transfers."""
     max_iterations: int = 0
     """Most iterations each solver may take for one clearing (0: the solver's own limit)."""
+    path: str = "direct"
+    """How the clearing reaches its solver: direct (matrices, ``optimizer.clearing_lp``) or cvxpy."""
 
     @property
     def valuation(self) -> Valuation:
@@ -95,14 +98,14 @@ class Market:
         self.ids = tuple(ids)
         self.storage = storage
         self.config = config
-        self._models: dict[tuple[bool, ...], ClearingModel] = {}
+        self._models: dict[tuple[bool, ...], Clearing] = {}
 
-    def _model(self, present: Mask) -> ClearingModel:
+    def _model(self, present: Mask) -> Clearing:
         key = tuple(bool(x) for x in present)
         model = self._models.get(key)
         if model is None:
             c = self.config
-            model = build_model(
+            model = build_clearing(
                 self.storage.subset(present),
                 c.horizon,
                 c.dt_hours,
@@ -111,6 +114,7 @@ class Market:
                 c.topology,
                 c.neighbours,
                 c.max_iterations,
+                c.path,
             )
             self._models[key] = model
         return model

@@ -29,6 +29,7 @@ def market_config(params: Params, dt_hours: float, horizon: int) -> MarketConfig
         min_trade_kwh=o.min_trade_kwh,
         value_of_lost_load=o.value_of_lost_load,
         max_iterations=o.max_solver_iterations,
+        path=o.clearing_path,
     )
 
 

@@ -130,6 +130,7 @@ def gap_to_optimum(
         neighbours=config.neighbours,
         terminal_value=config.terminal_value,
         value_of_lost_load=config.value_of_lost_load,
+        path=config.path,
     )
     return Gap(
         bound.value_cost,

@@ -227,9 +227,16 @@ def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs, storage_kwh: flo
     again; a limit of ``grid_capacity.use_capacity_limits = false`` (1e9 kW) left the solver inaccurate."""
     p["buy"].value = inputs.buy_price
     p["sell"].value = inputs.sell_price
-    p["imp"].value = _within_reach(inputs.import_kwh, inputs.consumption.sum(axis=0) + storage_kwh + 1.0)
-    p["exp"].value = _within_reach(inputs.export_kwh, inputs.production.sum(axis=0) + storage_kwh + 1.0)
+    p["imp"].value, p["exp"].value = grid_limits(inputs, storage_kwh)
     p["terminal"].value = inputs.terminal_value
+
+
+def grid_limits(inputs: MarketInputs, storage_kwh: float) -> tuple[Array, Array]:
+    """The import and export limits (kWh per step) the solver is given: each as it is, except where it is
+    above ``FAR_KWH`` and above what the community could ever move (see ``_set_grid``)."""
+    imports = _within_reach(inputs.import_kwh, inputs.consumption.sum(axis=0) + storage_kwh + 1.0)
+    exports = _within_reach(inputs.export_kwh, inputs.production.sum(axis=0) + storage_kwh + 1.0)
+    return imports, exports
 
 
 FAR_KWH = 1e4

@@ -43,6 +43,7 @@ from optimizer.clearing import (
     Schedule,
     Units,
     build_model,
+    grid_limits,
     pool_schedule,
     ring_links,
     storage_first,
@@ -339,8 +340,7 @@ class DirectPoolModel:
         c[lay.block("GS")] = -inputs.sell_price
         c[lay.block("U")] = costs.unserved_penalty - self.c_p2p
         c[lay.block("K")] = costs.curtailment_penalty
-        upper[lay.block("GB")] = inputs.import_kwh
-        upper[lay.block("GS")] = inputs.export_kwh
+        upper[lay.block("GB")], upper[lay.block("GS")] = grid_limits(inputs, float(units.step_kwh.sum()))
         upper[lay.block("U")] = inputs.consumption.sum(axis=0)
         upper[lay.block("K")] = inputs.production.sum(axis=0)
         b = np.zeros(units.count * h + h)
@@ -481,7 +481,7 @@ class DirectRingModel:
         if units.count:
             b[np.arange(units.count) * h] = units.soc0(inputs.soc, inputs.shared_soc)
         b[units.count * h :] = (inputs.consumption - inputs.production).reshape(-1)
-        limits = np.concatenate([inputs.import_kwh, inputs.export_kwh])
+        limits = np.concatenate(grid_limits(inputs, float(units.step_kwh.sum())))
         return Vectors(c, b, limits, lower, upper, np.zeros(0, np.bool_), 0.0)
 
     def solve(self, inputs: MarketInputs) -> ClearingResult:

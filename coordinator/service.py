@@ -22,6 +22,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -81,6 +82,53 @@ class StepMetrics:
     rejected: int
 
 
+MEASURED = ("latency_ms", "solve_ms", "bytes_in", "bytes_out", "rejected")
+"""What only the process that sealed a step measured; empty in a row restored from the ledger."""
+
+
+def unmeasured(step: int, offers: int, absent: int, block_bytes: int) -> StepMetrics:
+    """A step's metrics as its block alone gives them (what was measured is NaN)."""
+    nan = math.nan
+    return StepMetrics(step, nan, nan, offers, absent, 0, 0, block_bytes, 0)
+
+
+def _metrics_row(m: StepMetrics) -> list[object]:
+    values = [getattr(m, n) for n in StepMetrics.__dataclass_fields__]
+    if math.isnan(m.latency_ms):
+        return ["" if n in MEASURED else v for n, v in zip(StepMetrics.__dataclass_fields__, values, strict=True)]
+    return values
+
+
+def restore_metrics(path: Path, sealed: Sequence[StepMetrics]) -> None:
+    """Make ``path`` hold a row for every block of the ledger, appending only: a torn last line (the
+    coordinator killed while writing it) is cut off, and a block sealed just before a kill, whose row was
+    never written, gets one from the block (offers, absent, its size; what was measured left empty)."""
+    if not path.exists():
+        if not sealed:
+            return
+        data = b""
+    else:
+        data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+        with path.open("r+b") as f:
+            f.truncate(len(data))
+    rows = list(csv.reader(data.decode("utf-8", "replace").splitlines()))
+    have = {row[0] for row in rows[1:] if row}
+    missing = [m for m in sealed if str(m.step) not in have]
+    if not missing:
+        return
+    with path.open("a", newline="") as f:
+        writer = csv.writer(f)
+        if not rows:
+            writer.writerow(list(StepMetrics.__dataclass_fields__))
+        for m in missing:
+            writer.writerow(_metrics_row(m))
+        f.flush()
+        os.fsync(f.fileno())
+    log.info("metrics restored from the ledger for %d step(s) sealed before a restart", len(missing))
+
+
 class Coordinator:
     def __init__(self, config: CoordinatorConfig) -> None:
         self.config = cfg = config
@@ -97,10 +145,14 @@ class Coordinator:
         self.verifier = Verifier()
         self.heartbeat = Heartbeat(cfg.heartbeat)
         self.ledger = Ledger.open(cfg.ledger)
+        sealed: list[StepMetrics] = []
         for raw in self.ledger.records:
             self.heartbeat.beat(self.state.height)  # alive while it reads a long ledger
             env, block = read_block(raw, g, self.verifier)
             self.core.accept(env, block)
+            sealed.append(unmeasured(block.step, len(block.offers), len(block.absent), len(raw)))
+        if cfg.metrics_file is not None:
+            restore_metrics(cfg.metrics_file, sealed)
         self.routes: dict[HouseholdId, bytes] = {}
         self.peers: dict[HouseholdId, Peer] = {}
         self.hello_ms: dict[HouseholdId, int] = {}

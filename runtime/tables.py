@@ -43,11 +43,14 @@ def checked_numbers(
     hi: float | None = None,
     whole: bool = False,
     problem: str | None = None,
+    blank_ok: bool = False,
 ) -> pd.Series:
-    """``column`` as numbers within [lo, hi] (whole numbers if ``whole``); raises naming the first bad row,
-    with ``problem`` saying what is wrong with its value (by default, the range)."""
+    """``column`` as numbers within [lo, hi] (whole numbers if ``whole``; empty cells NaN if ``blank_ok``);
+    raises naming the first bad row, with ``problem`` saying what is wrong with its value (by default, the
+    range)."""
     values = pd.to_numeric(df[column], errors="coerce")
-    bad = values.isna() | ~np.isfinite(values.fillna(0.0)) | (values < lo)
+    blank = df[column].isna() if blank_ok else pd.Series(False, index=df.index)
+    bad = (values.isna() & ~blank) | ~np.isfinite(values.fillna(0.0)) | (values < lo)
     if hi is not None:
         bad |= values > hi
     if whole:

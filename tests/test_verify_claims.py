@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 from chain.genesis import Genesis
+from coordinator.service import Coordinator
+from ets.run.process_config import CoordinatorOptions, Files, coordinator_config
 from tests.conftest import cli, only_run_dir, write_params
-from tests.faults import chaos_run
+from tests.faults import ChaosRun, chaos_run
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -182,6 +184,35 @@ def test_metrics_rewritten_by_a_restart_fail(cluster: Path, tmp_path: Path) -> N
     df = pd.read_csv(path)
     df[df["step"] >= 4].to_csv(path, index=False)
     verify_fails(run, "network_metrics.csv", "no row for step 0")
+
+
+def test_a_coordinator_killed_between_its_block_and_its_metrics_row_restores_the_row(
+    cluster: Path, tmp_path: Path
+) -> None:
+    """Killed after the block was fsynced and before (or while) its metrics row was written: the restarted
+    coordinator cuts the torn line off and gives the block's row from the block, appending only; the
+    results written then verify."""
+    run = copy(cluster, tmp_path)
+    path = run / "network_metrics.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    kept, lost = lines[:-2], lines[-2:]
+    path.write_text("".join(kept) + lost[0][: len(lost[0]) // 2])  # the last row lost, the one before torn
+    verify_fails(run, "network_metrics.csv")
+    config = coordinator_config(Files(run), CoordinatorOptions("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"))
+    Coordinator(config).ledger.close()
+    restored = pd.read_csv(path)
+    assert path.read_text().startswith("".join(kept))
+    steps = [int(line.split(",")[0]) for line in lost]
+    assert list(restored["step"])[-2:] == steps
+    assert restored.tail(2)["latency_ms"].isna().all() and restored.head(-2)["latency_ms"].notna().all()
+    assert list(restored.tail(2)["absent"]) == [len(b.absent) for b in ChaosRun(run).blocks()[-2:]]
+    assert cli("results", str(run), "-q").exit_code == 0
+    verified = cli("verify", str(run))
+    assert verified.exit_code == 0, verified.output
+    # a second start finds nothing missing and appends nothing
+    before = path.read_bytes()
+    Coordinator(config).ledger.close()
+    assert path.read_bytes() == before
 
 
 def test_a_missing_node_ledger_fails_even_with_run_json_saying_in_process(cluster: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import pandas as pd
 from chain.blocks import Block
 from chain.errors import InputError
 from chain.genesis import Genesis
+from coordinator.service import MEASURED
 from ets.check.tables import VerifyError, check_csv_file, compare_frames, read_checked_csv
 from ets.results.outcome import COMPLETE, WITH_FAULTS
 from ets.run.layout import RunLayout
@@ -77,7 +78,8 @@ def check_metrics(layout: RunLayout, genesis: Genesis, blocks: Sequence[Block]) 
     try:
         df = read_columns(path, METRIC_COLUMNS)
         for column in METRIC_COLUMNS:
-            checked_numbers(df, column, path, whole=column not in ("latency_ms", "solve_ms"))
+            whole = column not in ("latency_ms", "solve_ms")
+            checked_numbers(df, column, path, whole=whole, blank_ok=column in MEASURED)
     except InputError as exc:
         raise VerifyError(str(exc)) from None
     by_step = {b.step: b for b in blocks}

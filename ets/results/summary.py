@@ -150,15 +150,21 @@ def fallback_summary(blocks: Sequence[Block]) -> dict[str, Any]:
     }
 
 
-def network_kpis(metrics: pd.DataFrame) -> dict[str, float]:
-    latency = metrics["latency_ms"].to_numpy()
+def network_kpis(metrics: pd.DataFrame) -> dict[str, float | None]:
+    """Over the steps measured: a row the coordinator restored from its ledger after a restart has no
+    latency, solve time or bytes (``coordinator.service.restore_metrics``); None where none was measured."""
+    measured = metrics.dropna(subset=["latency_ms"])
+
+    def percentile(column: str, q: float) -> float | None:
+        return float(np.percentile(measured[column], q)) if len(measured) else None
+
     return {
-        "step_latency_p50_ms": float(np.percentile(latency, 50)),
-        "step_latency_p99_ms": float(np.percentile(latency, 99)),
-        "solve_p50_ms": float(np.percentile(metrics["solve_ms"], 50)),
-        "bytes_per_step": float((metrics["bytes_in"] + metrics["bytes_out"]).mean()),
+        "step_latency_p50_ms": percentile("latency_ms", 50),
+        "step_latency_p99_ms": percentile("latency_ms", 99),
+        "solve_p50_ms": percentile("solve_ms", 50),
+        "bytes_per_step": float((measured["bytes_in"] + measured["bytes_out"]).mean()) if len(measured) else None,
         "block_bytes_mean": float(metrics["block_bytes"].mean()),
-        "rejected_messages": int(metrics["rejected"].sum()),
+        "rejected_messages": int(measured["rejected"].sum()),
         "absent_household_steps": int(metrics["absent"].sum()),
     }
 

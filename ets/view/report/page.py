@@ -80,7 +80,7 @@ def extra(summary: dict[str, Any]) -> str:
     if isinstance(optimum, dict) and optimum.get("status") == "optimal":
         lines.append(f"Perfect-foresight optimum: {html.escape(optimum_line(optimum))}.")
     network = summary.get("network")
-    if isinstance(network, dict):
+    if isinstance(network, dict) and network.get("step_latency_p50_ms") is not None:
         lines.append(
             f"Network: step latency p50 {float(network['step_latency_p50_ms']):.0f} ms, "
             f"p99 {float(network['step_latency_p99_ms']):.0f} ms; "

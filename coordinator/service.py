@@ -197,10 +197,12 @@ class Coordinator:
             env, message = read_signed(raw, self.genesis, self.verifier, HOUSEHOLD_KINDS)
             household = getattr(message, "household", None)
             if isinstance(message, Hello):
-                returning = message.household not in self.live()
-                moved = self.on_hello(transport, identity, message)
-                if (returning or moved) and box is not None and message.household not in box.offers:
-                    transport.send_to(identity, self._open)  # it (re)joined after the step was announced
+                self.on_hello(transport, identity, message)
+                if box is not None and message.household not in box.offers:
+                    # it has not offered: it (re)joined after the step was announced, or its subscription
+                    # missed the announcement (dialling again after a coordinator's restart); at most once
+                    # a counted hello, so at most twice a heartbeat interval
+                    transport.send_to(identity, self._open)
             elif isinstance(message, Offer):
                 if box is None:
                     raise ReplayError(f"offer from {message.household!r} outside an open step")

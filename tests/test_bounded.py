@@ -20,7 +20,6 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -33,7 +32,7 @@ from ets.chaos.flood import FloodReport, big_flood, hello_flood
 from ets.run.layout import RunLayout
 from runtime.budget import Budget
 from runtime.params import Params
-from tests.conftest import child_pids, cli, only_run_dir, write_params
+from tests.conftest import child_pids, cli, household_pid, only_run_dir, rss_mb, wait_for, write_params
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -45,28 +44,6 @@ OWN_GROWTH_MB = 16.0
 """What a process may grow by on its own in the rest of the run, flood or not (its ledger's index, the
 history, the allocator's arenas): measured at 3.7 MB (coordinator) and 0.8 MB (h01) for this run without
 any flood."""
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
-def _pid_of(household: str) -> int:
-    for pid in child_pids():
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"--household" in args and args[args.index(b"--household") + 1] == household.encode():
-            return pid
-    raise AssertionError(f"no process for {household}")
-
-
-def _wait_for(what: str, check: Callable[[], bool], seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def _height(layout: RunLayout) -> int:
@@ -94,9 +71,9 @@ class Cluster:
 
     def __enter__(self) -> Cluster:
         self.thread.start()
-        _wait_for("the run directory", lambda: any(self.results.glob("sim_*")))
+        wait_for("the run directory", lambda: any(self.results.glob("sim_*")))
         self.layout = RunLayout(only_run_dir(self.results))
-        _wait_for("the first blocks", lambda: self.layout.coordinator_ledger.exists() and _height(self.layout) >= 2)
+        wait_for("the first blocks", lambda: self.layout.coordinator_ledger.exists() and _height(self.layout) >= 2)
         self.endpoints = json.loads(self.layout.endpoints.read_text())
         self.genesis = Genesis.load(self.layout.genesis)
         return self
@@ -150,8 +127,8 @@ def test_a_flood_of_large_forged_frames_stays_within_the_documented_bound(tmp_pa
         layout = cluster.layout
         sync = re.search(r"sync (tcp://\S+)", layout.log("h01").read_text())
         assert sync is not None
-        pids = {"coordinator": int(cluster.endpoints["pid"]), "h01": _pid_of("h01")}
-        before = {name: _rss_mb(pid) for name, pid in pids.items()}
+        pids = {"coordinator": int(cluster.endpoints["pid"]), "h01": household_pid("h01")}
+        before = {name: rss_mb(pid) for name, pid in pids.items()}
         peak = dict(before)
         sampling = True
 
@@ -159,7 +136,7 @@ def test_a_flood_of_large_forged_frames_stays_within_the_documented_bound(tmp_pa
             while sampling:
                 for name, pid in pids.items():
                     with contextlib.suppress(OSError, AssertionError):
-                        peak[name] = max(peak[name], _rss_mb(pid))
+                        peak[name] = max(peak[name], rss_mb(pid))
                 time.sleep(0.01)
 
         sampler = threading.Thread(target=sample)

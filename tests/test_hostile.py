@@ -19,33 +19,11 @@ from chain.ledger import read_records
 from ets.chaos.flood import FloodReport, flood
 from ets.run.setup import RunLayout
 from runtime.budget import WIRE_OVERHEAD, Budget
-from tests.conftest import child_pids, cli, only_run_dir, write_params
+from tests.conftest import cli, household_pid, only_run_dir, rss_mb, wait_for, write_params
 
 pytestmark = pytest.mark.timeout(300)
 
 FRAMES = 100_000
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS for {pid}")
-
-
-def _pid_of(household: str) -> int:
-    for pid in child_pids():
-        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        if b"--household" in args and args[args.index(b"--household") + 1] == household.encode():
-            return pid
-    raise AssertionError(f"no process for {household}")
-
-
-def _wait_for(what: str, check: object, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
@@ -58,14 +36,14 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
     )
     runner.start()
     try:
-        _wait_for("the run directory", lambda: any(results.glob("sim_*")))
+        wait_for("the run directory", lambda: any(results.glob("sim_*")))
         layout = RunLayout(only_run_dir(results))
-        _wait_for("the first blocks", lambda: layout.coordinator_ledger.exists() and _height(layout) >= 2)
+        wait_for("the first blocks", lambda: layout.coordinator_ledger.exists() and _height(layout) >= 2)
         coordinator = json.loads(layout.endpoints.read_text())
         sync = re.search(r"sync (tcp://\S+)", layout.log("h01").read_text())
         assert sync is not None
-        pids = {"coordinator": int(coordinator["pid"]), "h01": _pid_of("h01")}
-        before = {name: _rss_mb(pid) for name, pid in pids.items()}
+        pids = {"coordinator": int(coordinator["pid"]), "h01": household_pid("h01")}
+        before = {name: rss_mb(pid) for name, pid in pids.items()}
         peak = dict(before)
         samples = read_records(layout.coordinator_ledger)[:2]
         budget = Budget.of(Genesis.load(layout.genesis))
@@ -81,7 +59,7 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
             while sampling:
                 for name, pid in pids.items():
                     with contextlib.suppress(OSError, AssertionError):
-                        peak[name] = max(peak[name], _rss_mb(pid))
+                        peak[name] = max(peak[name], rss_mb(pid))
                 time.sleep(0.02)
 
         sampler = threading.Thread(target=sample)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -40,6 +42,36 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise AssertionError(f"no VmRSS for {pid}")
+
+
+class PeakRss:
+    """The resident memory (MB) of processes by name: ``before`` when made, ``peak`` sampled every
+    ``interval_s`` in a thread between ``start`` and ``stop``."""
+
+    def __init__(self, pids: dict[str, int], interval_s: float) -> None:
+        self.pids = pids
+        self.interval_s = interval_s
+        self.before = {name: rss_mb(pid) for name, pid in pids.items()}
+        self.peak = dict(self.before)
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self._stopped.is_set():
+            for name, pid in self.pids.items():
+                with contextlib.suppress(OSError, AssertionError):
+                    self.peak[name] = max(self.peak[name], rss_mb(pid))
+            self._stopped.wait(self.interval_s)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join()
+
+    def growth(self) -> dict[str, float]:
+        return {name: self.peak[name] - self.before[name] for name in self.pids}
 
 
 def household_pid(household: str) -> int:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import re
@@ -32,7 +31,7 @@ from ets.chaos.flood import FloodReport, big_flood, hello_flood
 from ets.run.layout import RunLayout
 from runtime.budget import Budget
 from runtime.params import Params
-from tests.conftest import child_pids, cli, household_pid, only_run_dir, rss_mb, wait_for, write_params
+from tests.conftest import PeakRss, child_pids, cli, household_pid, only_run_dir, wait_for, write_params
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -128,26 +127,14 @@ def test_a_flood_of_large_forged_frames_stays_within_the_documented_bound(tmp_pa
         sync = re.search(r"sync (tcp://\S+)", layout.log("h01").read_text())
         assert sync is not None
         pids = {"coordinator": int(cluster.endpoints["pid"]), "h01": household_pid("h01")}
-        before = {name: rss_mb(pid) for name, pid in pids.items()}
-        peak = dict(before)
-        sampling = True
-
-        def sample() -> None:
-            while sampling:
-                for name, pid in pids.items():
-                    with contextlib.suppress(OSError, AssertionError):
-                        peak[name] = max(peak[name], rss_mb(pid))
-                time.sleep(0.01)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
+        rss = PeakRss(pids, 0.01)
+        rss.start()
         try:
             reports, took = _flood_both(cluster, {"coordinator": cluster.endpoints["router"], "h01": sync.group(1)})
             assert not cluster.over(), "the run ended before the flood did: make it longer"
             cluster.thread.join(timeout=120)  # the rest of the run, sampled too
         finally:
-            sampling = False
-            sampler.join()
+            rss.stop()
     budget = Budget.of(cluster.genesis)
     network = Params.load(cluster.params).network
     bounds = {
@@ -159,7 +146,7 @@ def test_a_flood_of_large_forged_frames_stays_within_the_documented_bound(tmp_pa
         ),
     }
     sent = {name: (r.frames, round(r.bytes / 2**20), r.connections) for name, r in reports.items()}
-    growth = {name: round(peak[name] - before[name], 1) for name in pids}
+    growth = {name: round(g, 1) for name, g in rss.growth().items()}
     print(f"big flood for {took:.1f} s: (frames, MiB, connections) {sent}; peak growth MB {growth}; bounds MB",
           {n: round(b / 2**20, 1) for n, b in bounds.items()})  # fmt: skip
     for name, report in reports.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import threading
@@ -19,7 +18,7 @@ from chain.ledger import read_records
 from ets.chaos.flood import FloodReport, flood
 from ets.run.setup import RunLayout
 from runtime.budget import WIRE_OVERHEAD, Budget
-from tests.conftest import cli, household_pid, only_run_dir, rss_mb, wait_for, write_params
+from tests.conftest import PeakRss, cli, household_pid, only_run_dir, wait_for, write_params
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,8 +42,7 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
         sync = re.search(r"sync (tcp://\S+)", layout.log("h01").read_text())
         assert sync is not None
         pids = {"coordinator": int(coordinator["pid"]), "h01": household_pid("h01")}
-        before = {name: rss_mb(pid) for name, pid in pids.items()}
-        peak = dict(before)
+        rss = PeakRss(pids, 0.02)
         samples = read_records(layout.coordinator_ledger)[:2]
         budget = Budget.of(Genesis.load(layout.genesis))
         # frames within each socket's limit reach the code that drops them; larger ones are refused as they
@@ -53,17 +51,7 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
             "coordinator": budget.coordinator_router.max_message_bytes - WIRE_OVERHEAD,
             "h01": budget.sync_server.max_message_bytes - WIRE_OVERHEAD,
         }
-        sampling = True
-
-        def sample() -> None:
-            while sampling:
-                for name, pid in pids.items():
-                    with contextlib.suppress(OSError, AssertionError):
-                        peak[name] = max(peak[name], rss_mb(pid))
-                time.sleep(0.02)
-
-        sampler = threading.Thread(target=sample)
-        sampler.start()
+        rss.start()
         run_over = lambda: not runner.is_alive()  # noqa: E731
         reports: dict[str, FloodReport] = {}
         floods = [
@@ -89,16 +77,14 @@ def test_a_flood_of_hostile_frames_changes_nothing(tmp_path: Path) -> None:
         for t in floods:
             t.join()
         took = time.monotonic() - started
-        sampling = False
-        sampler.join()
+        rss.stop()
         sent, sent_sync = reports["coordinator"], reports["h01"]
         assert sent.frames + sent_sync.frames == FRAMES, f"the run ended after {sent} and {sent_sync} ({took:.1f} s)"
     finally:
         runner.join(timeout=240)
     assert outcome and outcome[0].exit_code == 0, outcome[0].output if outcome else "the run did not end"
-    print(f"flood of {FRAMES} frames took {took:.1f} s; peak growth", {n: round(peak[n] - before[n], 1) for n in pids})
-    for name in pids:
-        growth = peak[name] - before[name]
+    print(f"flood of {FRAMES} frames took {took:.1f} s; peak growth", {n: round(g, 1) for n, g in rss.growth().items()})
+    for name, growth in rss.growth().items():
         assert growth < 50, f"{name} grew by {growth:.1f} MB under the flood"
     run = only_run_dir(results)
     assert all(not b for b in _absent(run)), "an honest household missed a step"

@@ -252,6 +252,16 @@ def _clarabel(
     return Solution(status, x, dual, float(v.c @ x + v.constant))
 
 
+def horizon_totals(last: Solution | None, lay: Layout, unserved: str, curtailed: str) -> tuple[float, float, float]:
+    """After a solve (``last``): storage throughput and the ``unserved`` and ``curtailed`` blocks summed over
+    the whole horizon (kWh); zeros before any solve."""
+    if last is None:
+        return 0.0, 0.0, 0.0
+    x = last.x
+    throughput = float(x[lay.block("ch")].sum() + x[lay.block("dis")].sum())
+    return throughput, float(x[lay.block(unserved)].sum()), float(x[lay.block(curtailed)].sum())
+
+
 class DirectPoolModel:
     """The pool clearing on matrices (module doc); the same interface as ``optimizer.clearing.PoolModel``."""
 
@@ -385,11 +395,7 @@ class DirectPoolModel:
 
     def horizon_totals(self) -> tuple[float, float, float]:
         """After a solve: storage throughput, unserved and curtailed energy over the whole horizon (kWh)."""
-        if self.last is None:
-            return 0.0, 0.0, 0.0
-        x, lay = self.last.x, self.layout
-        throughput = float(x[lay.block("ch")].sum() + x[lay.block("dis")].sum())
-        return throughput, float(x[lay.block("U")].sum()), float(x[lay.block("K")].sum())
+        return horizon_totals(self.last, self.layout, "U", "K")
 
 
 class DirectRingModel:
@@ -536,11 +542,7 @@ class DirectRingModel:
 
     def horizon_totals(self) -> tuple[float, float, float]:
         """After a solve: storage throughput, unserved and curtailed energy over the whole horizon (kWh)."""
-        if self.last is None:
-            return 0.0, 0.0, 0.0
-        x, lay = self.last.x, self.layout
-        throughput = float(x[lay.block("ch")].sum() + x[lay.block("dis")].sum())
-        return throughput, float(x[lay.block("u")].sum()), float(x[lay.block("k")].sum())
+        return horizon_totals(self.last, self.layout, "u", "k")
 
 
 Clearing = ClearingModel | DirectPoolModel | DirectRingModel

@@ -49,11 +49,19 @@ def lab() -> Iterator[Lab]:
         pytest.skip(str(exc))
 
 
-def _height(path: Path) -> int:
-    try:
-        return len(read_records(path))
-    except (LedgerCorrupt, OSError):
-        return -1  # being written
+def _height(path: Path, seconds: float = 10) -> int:
+    """The number of records in the ledger at ``path``, read again while its last record is being
+    written (a torn read is not a height: a height of -1 would make every later comparison wrong)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return len(read_records(path))
+        except FileNotFoundError:
+            return -1  # not made yet
+        except (LedgerCorrupt, OSError):
+            if time.monotonic() > deadline:
+                return -1
+            time.sleep(0.01)
 
 
 def _wait(what: str, check: Callable[[], bool], seconds: float = 90) -> None:

@@ -5,6 +5,7 @@ and horizon H, side by side with a formulation built the way the original projec
     uv run python bench/clearing.py                  # the full table (several minutes)
     uv run python bench/clearing.py --quick          # N in {5, 50}, fewer repeats
     uv run python bench/clearing.py --paths          # direct against cvxpy, N in {10, 100, 1000}, H=96
+    uv run python bench/clearing.py --blocking 8x1,32x4  # move blocking: time per step and closed-loop regret
 
 Households are drawn from the shipped data (tiled with a random scale when N exceeds it), with their
 batteries and community-battery shares; the grid is the default time-of-use tariff and scaled limits.
@@ -13,8 +14,11 @@ batteries and community-battery shares; the grid is the default time-of-use tari
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.loop_formulation import solve_loop_formulation
 from chain.genesis import BatterySpec
 from ets.cli.common import PROJECT_ROOT
+from optimizer.blocking import Blocking
 from optimizer.clearing import Costs, MarketInputs, build_model
 from optimizer.clearing_lp import build_clearing
 from optimizer.flows import Storage
@@ -92,11 +97,13 @@ def bench_parametric(n: int, horizon: int, repeats: int, solver: str) -> tuple[f
     return statistics.median(times[1:]), times[0]
 
 
-def bench_path(n: int, horizon: int, steps: int, path: str, topology: str = "pool") -> tuple[float, list[float]]:
+def bench_path(
+    n: int, horizon: int, steps: int, path: str, topology: str = "pool", blocking: Blocking | None = None
+) -> tuple[float, list[float]]:
     """(median seconds per step over steps 2..steps, the objectives) for one clearing path, PIQP."""
     storage, production, consumption, soc, shared_soc = community(n, horizon, steps)
     grid = grid_series(Params(), steps + horizon, n)
-    model = build_clearing(storage, horizon, 0.25, costs(), "PIQP", topology, 4, path=path)
+    model = build_clearing(storage, horizon, 0.25, costs(), "PIQP", topology, 4, path=path, blocking=blocking)
     times, objectives = [], []
     for step in range(steps):
         started = time.perf_counter()
@@ -120,6 +127,39 @@ def compare_paths(sizes: list[int], horizon: int, steps: int, topology: str = "p
         print(f"| {n} | {horizon} | {cells} |", flush=True)
 
 
+def closed_loop_cost(fine: int, block: int, steps: int, workdir: Path) -> tuple[float, float]:
+    """(the run's, the baseline's) community cost (value basis, $) of an ``ets simulate`` of the shipped
+    default run over ``steps`` steps, realistic default forecaster, move blocking ``fine`` x ``block``."""
+    params = workdir / f"f{fine}b{block}.json"
+    params.write_text(json.dumps({"optimizer": {"fine_steps": fine, "block_steps": block}}))
+    results = workdir / params.stem
+    command = [sys.executable, "-m", "ets", "simulate", "-q", "-s", str(steps), "--params", str(params)]
+    subprocess.run([*command, "--results", str(results)], check=True, cwd=PROJECT_ROOT)
+    summary = json.loads(next(results.glob("*/summary.json")).read_text())
+    return float(summary["optimized"]["value_cost"]), float(summary["baseline"]["value_cost"])
+
+
+def compare_blocking(settings: list[tuple[int, int]], sizes: list[int], steps: int, run_steps: int) -> None:
+    """Each move-blocking setting (fine steps x block length) against the exact horizon: median ms per step
+    of the direct path at each N (H=96) and the closed-loop regret of an ``ets simulate`` of ``run_steps``
+    steps of the shipped default community: (its cost - the exact run's) / |the exact run's| (and / the
+    baseline's cost)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        exact, baseline = closed_loop_cost(1, 1, run_steps, Path(tmp))
+        print(f"closed loop: {run_steps} steps of the default run, exact cost ${exact:.4f}, baseline ${baseline:.4f}")
+        columns = " | ".join(f"N={n} ms per step" for n in sizes)
+        print(f"| fine x block | periods | {columns} | regret | of baseline |")
+        print("|---|---|" + "---|" * len(sizes) + "---|---|")
+        for fine, block in settings:
+            blocking = Blocking(96, fine, block)
+            times = [bench_path(n, 96, steps, "direct", blocking=blocking)[0] * 1000 for n in sizes]
+            cost = exact if blocking.exact else closed_loop_cost(fine, block, run_steps, Path(tmp))[0]
+            regret, of_baseline = (cost - exact) / abs(exact), (cost - exact) / baseline
+            cells = " | ".join(f"{t:.1f}" for t in times)
+            shares = f"{regret * 100:.3f}% | {of_baseline * 100:.3f}%"
+            print(f"| {fine} x {block} | {blocking.periods.size} | {cells} | {shares} |", flush=True)
+
+
 def bench_loop(n: int, horizon: int, repeats: int) -> float:
     storage, production, consumption, soc, shared_soc = community(n, horizon, repeats)
     grid = grid_series(Params(), repeats + horizon, n)
@@ -141,7 +181,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,100,1000", help="with --paths: community sizes")
     parser.add_argument("--steps", type=int, default=6, help="with --paths: steps solved (the first not timed)")
     parser.add_argument("--topology", default="pool", choices=("pool", "ring"), help="with --paths")
+    parser.add_argument("--blocking", help="settings FINExBLOCK, comma-separated (1x1 is the exact horizon)")
+    parser.add_argument("--run-steps", type=int, default=672, help="with --blocking: closed-loop run length")
     args = parser.parse_args()
+    if args.blocking:
+        settings = [(int(f), int(b)) for f, b in (s.split("x") for s in args.blocking.split(","))]
+        compare_blocking(settings, [int(n) for n in args.sizes.split(",")], args.steps, args.run_steps)
+        return
     if args.paths:
         compare_paths([int(n) for n in args.sizes.split(",")], 96, args.steps, args.topology)
         return

@@ -188,9 +188,21 @@ def storage_dynamics(v: dict[str, cp.Variable], soc0: cp.Parameter, units: Units
     ]
 
 
-def storage_limits(v: dict[str, cp.Variable], units: Units) -> list[cp.Constraint]:
-    """``0 <= s <= capacity``; ``ch, dis <= max_power * dt``."""
-    return [v["s"] <= units.capacity[:, None], v["ch"] <= units.step_kwh[:, None], v["dis"] <= units.step_kwh[:, None]]
+def storage_limits(v: dict[str, cp.Variable], units: Units, periods: Array) -> list[cp.Constraint]:
+    """``0 <= s <= capacity``; ``ch, dis <= max_power * dt * steps of the period``."""
+    most = np.outer(units.step_kwh, periods)
+    return [v["s"] <= units.capacity[:, None], v["ch"] <= most, v["dis"] <= most]
+
+
+def period_steps(horizon: int, periods: Array | None) -> Array:
+    """(H,) steps in each of the programme's periods: all 1 unless move blocking joins steps
+    (``optimizer.blocking``)."""
+    if periods is None:
+        return np.ones(horizon)
+    out = np.asarray(periods, dtype=np.float64)
+    if out.shape != (horizon,) or np.any(out < 1):
+        raise ValueError(f"periods must be {horizon} lengths of at least 1 step")
+    return out
 
 
 def storage_cost(v: dict[str, cp.Variable], units: Units, costs: Costs, terminal: cp.Parameter) -> cp.Expression:
@@ -219,7 +231,7 @@ def _grid_parameters(h: int) -> dict[str, cp.Parameter]:
     }
 
 
-def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs, storage_kwh: float) -> None:
+def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs, storage_kwh: float | Array) -> None:
     """The grid's prices and limits. A limit above ``FAR_KWH`` and above what the community could ever
     move (every household's consumption, or production, and every storage unit at full power
     ``storage_kwh``, plus 1 kWh) is given as that amount: it cannot bind there either, since the grid's
@@ -231,9 +243,10 @@ def _set_grid(p: dict[str, cp.Parameter], inputs: MarketInputs, storage_kwh: flo
     p["terminal"].value = inputs.terminal_value
 
 
-def grid_limits(inputs: MarketInputs, storage_kwh: float) -> tuple[Array, Array]:
+def grid_limits(inputs: MarketInputs, storage_kwh: float | Array) -> tuple[Array, Array]:
     """The import and export limits (kWh per step) the solver is given: each as it is, except where it is
-    above ``FAR_KWH`` and above what the community could ever move (see ``_set_grid``)."""
+    above ``FAR_KWH`` and above what the community could ever move (see ``_set_grid``; ``storage_kwh``:
+    what every storage unit at full power moves in each step or period)."""
     imports = _within_reach(inputs.import_kwh, inputs.consumption.sum(axis=0) + storage_kwh + 1.0)
     exports = _within_reach(inputs.export_kwh, inputs.production.sum(axis=0) + storage_kwh + 1.0)
     return imports, exports
@@ -260,11 +273,19 @@ class _Model:
     """What both formulations share: storage, solving and turning a solver outcome into a value."""
 
     def __init__(
-        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, max_iterations: int
+        self,
+        storage: Storage,
+        horizon: int,
+        dt_hours: float,
+        costs: Costs,
+        solver: str,
+        max_iterations: int,
+        periods: Array | None = None,
     ) -> None:
         self.n, self.horizon, self.solver, self.costs = storage.size, horizon, solver, costs
         self.max_iterations = max_iterations
         self.units = Units.of(storage, dt_hours)
+        self.periods = period_steps(horizon, periods)
         self.v: dict[str, cp.Variable] = storage_variables(self.units, horizon) if self.units.count else {}
         self.p = _grid_parameters(horizon)
         if self.units.count:
@@ -274,7 +295,10 @@ class _Model:
     def _storage_parts(self) -> tuple[list[cp.Constraint], cp.Expression]:
         if not self.units.count:
             return [], cp.Constant(0.0)
-        constraints = [*storage_dynamics(self.v, self.p["soc0"], self.units), *storage_limits(self.v, self.units)]
+        constraints = [
+            *storage_dynamics(self.v, self.p["soc0"], self.units),
+            *storage_limits(self.v, self.units, self.periods),
+        ]
         return constraints, storage_cost(self.v, self.units, self.costs, self.p["terminal"])
 
     def _set(self, inputs: MarketInputs) -> None:
@@ -284,7 +308,7 @@ class _Model:
         raise NotImplementedError
 
     def solve(self, inputs: MarketInputs) -> ClearingResult:
-        _set_grid(self.p, inputs, float(self.units.step_kwh.sum()))
+        _set_grid(self.p, inputs, float(self.units.step_kwh.sum()) * self.periods)
         if self.units.count:
             self.p["soc0"].value = self.units.soc0(inputs.soc, inputs.shared_soc)
         self._set(inputs)
@@ -352,9 +376,16 @@ class PoolModel(_Model):
     """
 
     def __init__(
-        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, max_iterations: int = 0
+        self,
+        storage: Storage,
+        horizon: int,
+        dt_hours: float,
+        costs: Costs,
+        solver: str,
+        max_iterations: int = 0,
+        periods: Array | None = None,
     ) -> None:
-        super().__init__(storage, horizon, dt_hours, costs, solver, max_iterations)
+        super().__init__(storage, horizon, dt_hours, costs, solver, max_iterations, periods)
         h = horizon
         self.owners = np.unique(self.units.owner)
         p, v = self.p, self.v
@@ -500,8 +531,9 @@ class RingModel(_Model):
         solver: str,
         neighbours: int,
         max_iterations: int = 0,
+        periods: Array | None = None,
     ) -> None:
-        super().__init__(storage, horizon, dt_hours, costs, solver, max_iterations)
+        super().__init__(storage, horizon, dt_hours, costs, solver, max_iterations, periods)
         n, h = self.n, horizon
         links = ring_links(n, neighbours)
         self.directed = np.array([*links, *[(b, a) for a, b in links]], dtype=np.int64).reshape(-1, 2)
@@ -588,11 +620,12 @@ def build_model(
     topology: str,
     neighbours: int,
     max_iterations: int = 0,
+    periods: Array | None = None,
 ) -> ClearingModel:
     """The clearing model of a topology; ``max_iterations`` bounds each solver's iterations (0: its own
-    limit)."""
+    limit); ``periods`` gives the steps in each of its ``horizon`` periods (all 1 unless blocked)."""
     if topology == "ring":
-        return RingModel(storage, horizon, dt_hours, costs, solver, neighbours, max_iterations)
+        return RingModel(storage, horizon, dt_hours, costs, solver, neighbours, max_iterations, periods)
     if topology == "pool":
-        return PoolModel(storage, horizon, dt_hours, costs, solver, max_iterations)
+        return PoolModel(storage, horizon, dt_hours, costs, solver, max_iterations, periods)
     raise ValueError(f"unknown topology {topology!r}; use one of {', '.join(TOPOLOGIES)}")

@@ -30,6 +30,7 @@ import numpy.typing as npt
 import piqp
 import scipy.sparse as sp
 
+from optimizer.blocking import BlockedClearing, Blocking
 from optimizer.clearing import (
     _SNAP,
     FALLBACK_SOLVER,
@@ -44,6 +45,7 @@ from optimizer.clearing import (
     Units,
     build_model,
     grid_limits,
+    period_steps,
     pool_schedule,
     ring_links,
     storage_first,
@@ -166,15 +168,16 @@ def dynamics_rows(units: Units, horizon: int, lay: Layout) -> Triplets:
 
 
 def storage_vectors(
-    units: Units, costs: Costs, inputs: MarketInputs, lay: Layout, h: int, c: Array, upper: Array
+    units: Units, costs: Costs, inputs: MarketInputs, lay: Layout, periods: Array, c: Array, upper: Array
 ) -> None:
-    """The storage blocks' costs and bounds, in place."""
+    """The storage blocks' costs and bounds, in place (``periods``: steps in each period)."""
+    h = periods.size
     if not units.count:
         return
     c[lay.block("ch")] = np.repeat(costs.battery_wear + units.fee, h)
     c[lay.block("dis")] = costs.battery_wear
     c[lay.block("s").start + np.arange(units.count) * h + h - 1] = -inputs.terminal_value
-    upper[lay.block("ch")] = upper[lay.block("dis")] = np.repeat(units.step_kwh, h)
+    upper[lay.block("ch")] = upper[lay.block("dis")] = np.outer(units.step_kwh, periods).reshape(-1)
     upper[lay.block("s")] = np.repeat(units.capacity, h)
 
 
@@ -266,13 +269,21 @@ class DirectPoolModel:
     """The pool clearing on matrices (module doc); the same interface as ``optimizer.clearing.PoolModel``."""
 
     def __init__(
-        self, storage: Storage, horizon: int, dt_hours: float, costs: Costs, solver: str, max_iterations: int = 0
+        self,
+        storage: Storage,
+        horizon: int,
+        dt_hours: float,
+        costs: Costs,
+        solver: str,
+        max_iterations: int = 0,
+        periods: Array | None = None,
     ) -> None:
         if solver not in DIRECT_SOLVERS:
             raise ValueError(f"the direct path solves with {' or '.join(DIRECT_SOLVERS)}, not {solver}")
         self.n, self.horizon, self.solver, self.costs = storage.size, horizon, solver, costs
         self.max_iterations = max_iterations
         self.units = Units.of(storage, dt_hours)
+        self.periods = period_steps(horizon, periods)
         self.owners = np.unique(self.units.owner)
         uh, oh, h = self.units.count * horizon, self.owners.size * horizon, horizon
         self.layout = Layout((("ch", uh), ("dis", uh), ("s", uh), ("d", oh), ("GB", h), ("GS", h), ("U", h), ("K", h)))
@@ -344,13 +355,13 @@ class DirectPoolModel:
         c = np.zeros(lay.size)
         lower = np.zeros(lay.size)
         upper = np.full(lay.size, np.inf)
-        storage_vectors(units, costs, inputs, lay, h, c, upper)
+        storage_vectors(units, costs, inputs, lay, self.periods, c, upper)
         c[lay.block("d")] = self.c_p2p
         c[lay.block("GB")] = inputs.buy_price - self.c_p2p
         c[lay.block("GS")] = -inputs.sell_price
         c[lay.block("U")] = costs.unserved_penalty - self.c_p2p
         c[lay.block("K")] = costs.curtailment_penalty
-        upper[lay.block("GB")], upper[lay.block("GS")] = grid_limits(inputs, float(units.step_kwh.sum()))
+        upper[lay.block("GB")], upper[lay.block("GS")] = grid_limits(inputs, float(units.step_kwh.sum()) * self.periods)
         upper[lay.block("U")] = inputs.consumption.sum(axis=0)
         upper[lay.block("K")] = inputs.production.sum(axis=0)
         b = np.zeros(units.count * h + h)
@@ -416,12 +427,14 @@ class DirectRingModel:
         solver: str,
         neighbours: int,
         max_iterations: int = 0,
+        periods: Array | None = None,
     ) -> None:
         if solver not in DIRECT_SOLVERS:
             raise ValueError(f"the direct path solves with {' or '.join(DIRECT_SOLVERS)}, not {solver}")
         self.n, self.horizon, self.solver, self.costs = storage.size, horizon, solver, costs
         self.max_iterations = max_iterations
         self.units = Units.of(storage, dt_hours)
+        self.periods = period_steps(horizon, periods)
         links = ring_links(self.n, neighbours)
         self.directed = np.array([*links, *[(b, a) for a, b in links]], dtype=np.int64).reshape(-1, 2)
         uh, nh = self.units.count * horizon, self.n * horizon
@@ -475,7 +488,7 @@ class DirectRingModel:
         c = np.zeros(lay.size)
         lower = np.zeros(lay.size)
         upper = np.full(lay.size, np.inf)
-        storage_vectors(units, costs, inputs, lay, h, c, upper)
+        storage_vectors(units, costs, inputs, lay, self.periods, c, upper)
         c[lay.block("gb")] = np.tile(inputs.buy_price, self.n)
         c[lay.block("gs")] = -np.tile(inputs.sell_price, self.n)
         c[lay.block("u")] = costs.unserved_penalty
@@ -487,7 +500,7 @@ class DirectRingModel:
         if units.count:
             b[np.arange(units.count) * h] = units.soc0(inputs.soc, inputs.shared_soc)
         b[units.count * h :] = (inputs.consumption - inputs.production).reshape(-1)
-        limits = np.concatenate(grid_limits(inputs, float(units.step_kwh.sum())))
+        limits = np.concatenate(grid_limits(inputs, float(units.step_kwh.sum()) * self.periods))
         return Vectors(c, b, limits, lower, upper, np.zeros(0, np.bool_), 0.0)
 
     def solve(self, inputs: MarketInputs) -> ClearingResult:
@@ -545,7 +558,7 @@ class DirectRingModel:
         return horizon_totals(self.last, self.layout, "u", "k")
 
 
-Clearing = ClearingModel | DirectPoolModel | DirectRingModel
+Clearing = ClearingModel | DirectPoolModel | DirectRingModel | BlockedClearing
 
 
 def build_clearing(
@@ -558,13 +571,23 @@ def build_clearing(
     neighbours: int,
     max_iterations: int = 0,
     path: str = "direct",
+    blocking: Blocking | None = None,
 ) -> Clearing:
     """The clearing of a topology by ``path``: ``direct`` hands the programme's matrices to PIQP or Clarabel
-    (``DirectPoolModel``, ``DirectRingModel``); other solvers and ``cvxpy`` go through ``optimizer.clearing``."""
+    (``DirectPoolModel``, ``DirectRingModel``); other solvers and ``cvxpy`` go through ``optimizer.clearing``.
+    With a ``blocking`` that joins steps, the programme is over its periods and is asked with inputs over
+    every step (``optimizer.blocking.BlockedClearing``)."""
     if path not in PATHS:
         raise ValueError(f"unknown clearing path {path!r}; use one of {', '.join(PATHS)}")
+    if blocking is not None and blocking.horizon != horizon:
+        raise ValueError(f"a blocking of {blocking.horizon} steps for a horizon of {horizon}")
+    periods = None if blocking is None or blocking.exact else blocking.periods
+    h = horizon if periods is None else periods.size
+    model: ClearingModel | DirectPoolModel | DirectRingModel
     if path == "direct" and solver in DIRECT_SOLVERS and topology == "pool":
-        return DirectPoolModel(storage, horizon, dt_hours, costs, solver, max_iterations)
-    if path == "direct" and solver in DIRECT_SOLVERS and topology == "ring":
-        return DirectRingModel(storage, horizon, dt_hours, costs, solver, neighbours, max_iterations)
-    return build_model(storage, horizon, dt_hours, costs, solver, topology, neighbours, max_iterations)
+        model = DirectPoolModel(storage, h, dt_hours, costs, solver, max_iterations, periods)
+    elif path == "direct" and solver in DIRECT_SOLVERS and topology == "ring":
+        model = DirectRingModel(storage, h, dt_hours, costs, solver, neighbours, max_iterations, periods)
+    else:
+        model = build_model(storage, h, dt_hours, costs, solver, topology, neighbours, max_iterations, periods)
+    return model if blocking is None or periods is None else BlockedClearing(model, blocking)

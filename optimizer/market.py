@@ -15,6 +15,7 @@ import numpy as np
 from chain.alone import act_alone, alone_settlements
 from chain.blocks import Settlement, Trade, fallback_reason
 from optimizer.baseline import baseline_step
+from optimizer.blocking import Blocking
 from optimizer.clearing import OPTIMAL, ClearingResult, Costs, MarketInputs
 from optimizer.clearing_lp import Clearing, build_clearing
 from optimizer.flows import Array, GridWindow, Mask, Storage
@@ -51,6 +52,14 @@ class MarketConfig:
     """Most iterations each solver may take for one clearing (0: the solver's own limit)."""
     path: str = "direct"
     """How the clearing reaches its solver: direct (matrices, ``optimizer.clearing_lp``) or cvxpy."""
+    fine_steps: int = 1
+    """Move blocking: steps at the start of the horizon that are periods of their own (``optimizer.blocking``)."""
+    block_steps: int = 1
+    """Move blocking: steps per period after the fine steps (1: the exact horizon)."""
+
+    @property
+    def blocking(self) -> Blocking:
+        return Blocking(self.horizon, self.fine_steps, self.block_steps)
 
     @property
     def valuation(self) -> Valuation:
@@ -115,6 +124,7 @@ class Market:
                 c.neighbours,
                 c.max_iterations,
                 c.path,
+                c.blocking,
             )
             self._models[key] = model
         return model

@@ -30,6 +30,8 @@ def market_config(params: Params, dt_hours: float, horizon: int) -> MarketConfig
         value_of_lost_load=o.value_of_lost_load,
         max_iterations=o.max_solver_iterations,
         path=o.clearing_path,
+        fine_steps=o.fine_steps,
+        block_steps=o.block_steps,
     )
 
 

@@ -4,12 +4,7 @@ it carries) have acknowledged it in later blocks."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
-
-from chain import codec
-from chain.blocks import Block
-from chain.offers import Ack
 
 QUORUM = 2 / 3
 
@@ -37,20 +32,3 @@ class Finality:
 def needed(present: int) -> int:
     """Acks that make a block with ``present`` offering households final."""
     return math.ceil(QUORUM * present - 1e-9)
-
-
-def finality(blocks: Sequence[Block]) -> Finality:
-    """When each block became final, from the acks carried by the blocks after it."""
-    counts = [0] * len(blocks)
-    final_at: list[int | None] = [None] * len(blocks)
-    for h, block in enumerate(blocks):
-        if needed(len(block.offers)) == 0:
-            final_at[h] = h
-    for k, block in enumerate(blocks):
-        for raw in block.acks:
-            ack = Ack.decode(codec.unpack(raw)[3])
-            if 0 <= ack.height < k:
-                counts[ack.height] += 1
-                if final_at[ack.height] is None and counts[ack.height] >= needed(len(blocks[ack.height].offers)):
-                    final_at[ack.height] = k
-    return Finality(tuple(final_at))

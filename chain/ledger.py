@@ -8,10 +8,11 @@ naming the height of the first bad record.
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -49,32 +50,72 @@ def salvage(data: bytes, path: Path | str = "ledger") -> tuple[Scan, LedgerCorru
 
 
 def _scan(data: bytes, path: Path | str) -> tuple[Scan, LedgerCorrupt | None]:
-    if len(data) < len(MAGIC):
-        if MAGIC.startswith(data):
-            return Scan([], 0, torn=len(data) > 0), None
-        return Scan([], 0, torn=False), LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
-    if data[: len(MAGIC)] != MAGIC:
-        return Scan([], 0, torn=False), LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
     records: list[bytes] = []
+    walk = _walk(data, path)
+    while True:
+        try:
+            records.append(next(walk))
+        except StopIteration as end:
+            good, torn, damage = end.value
+            return Scan(records, good, torn=torn), damage
+
+
+Walk = Generator[bytes, None, tuple[int, bool, LedgerCorrupt | None]]
+
+
+def _walk(data: bytes | mmap.mmap, path: Path | str) -> Walk:
+    """Yield each well-formed record; return the well-formed prefix's length, whether the file ends inside a
+    record after it, and the damage other than a torn tail (None where there is none)."""
+    if len(data) < len(MAGIC):
+        if MAGIC.startswith(data[:]):
+            return 0, len(data) > 0, None
+        return 0, False, LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
+    if data[: len(MAGIC)] != MAGIC:
+        return 0, False, LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
+    height = 0
     pos = len(MAGIC)
     while pos < len(data):
-        height = len(records)
         if pos + _HEADER.size > len(data):
-            return Scan(records, pos, torn=True), None
+            return pos, True, None
         length, crc = _HEADER.unpack_from(data, pos)
         if length == 0 or length > MAX_MESSAGE_BYTES:
-            return Scan(records, pos, torn=False), LedgerCorrupt(
-                height, f"{path}: record length {length} is out of range"
-            )
+            return pos, False, LedgerCorrupt(height, f"{path}: record length {length} is out of range")
         end = pos + _HEADER.size + length
         if end > len(data):
-            return Scan(records, pos, torn=True), None
+            return pos, True, None
         payload = data[pos + _HEADER.size : end]
         if zlib.crc32(payload) != crc:
-            return Scan(records, pos, torn=False), LedgerCorrupt(height, f"{path}: checksum mismatch")
-        records.append(payload)
+            return pos, False, LedgerCorrupt(height, f"{path}: checksum mismatch")
+        yield payload
+        height += 1
         pos = end
-    return Scan(records, pos, torn=False), None
+    return pos, False, None
+
+
+def iter_records(path: Path) -> Iterator[bytes]:
+    """``read_records`` one record at a time, the file mapped rather than read: what a long run's ledger
+    costs is one record. Raises ``LedgerCorrupt`` where ``read_records`` would, once the records before the
+    damage have been given."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        data: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    try:
+        walk = _walk(data, path)
+        height = 0
+        while True:
+            try:
+                yield next(walk)
+                height += 1
+            except StopIteration as end:
+                _, torn, damage = end.value
+                break
+        if damage is not None:
+            raise damage
+        if torn:
+            raise LedgerCorrupt(height, f"{path}: torn record at the end of the file")
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
 
 
 def read_records(path: Path) -> list[bytes]:

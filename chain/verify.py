@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from chain.blocks import Block
+from chain.digest import Digest
 from chain.envelope import Envelope
 from chain.errors import ChainError, PeerError
 from chain.genesis import Genesis
@@ -25,7 +26,8 @@ class LedgerReport:
     signatures: int
     """Signatures checked: blocks, offers and acks."""
     state: ChainState
-    decoded: tuple[Block, ...]
+    digest: Digest
+    """What the results need from the blocks (``chain.digest``; the blocks themselves are not kept)."""
 
 
 def verify_records(
@@ -44,7 +46,7 @@ def verify_records(
     """
     with SignatureCheck(records, workers) as signatures:
         try:
-            state, blocks = _check_rules(records, genesis, transfers, extra)
+            state, digest = _check_rules(records, genesis, transfers, extra)
         except ChainError as exc:
             bad_signature, _ = signatures.result()
             if bad_signature is not None and bad_signature <= exc.height:
@@ -53,17 +55,17 @@ def verify_records(
         bad_signature, count = signatures.result()
     if bad_signature is not None:
         raise ChainError(bad_signature, "a signature does not verify")
-    return LedgerReport(len(records), count, state, tuple(blocks))
+    return LedgerReport(len(records), count, state, digest)
 
 
 def _check_rules(
     records: Sequence[bytes], genesis: Genesis, transfers: TransferRule | None, extra: BlockCheck | None
-) -> tuple[ChainState, list[Block]]:
+) -> tuple[ChainState, Digest]:
     """Every rule, in order, signatures aside (they are checked beside this)."""
     trusted = TrustedVerifier()
     state = genesis_state(genesis)
     history = History(genesis, keep_actuals=transfers is not None)
-    blocks = []
+    digest = Digest(genesis)
     for height, raw in enumerate(records):
         try:
             env, block = read_block(raw, genesis, trusted)
@@ -75,5 +77,5 @@ def _check_rules(
         if extra is not None:
             extra(env, block)
         state = apply_block(state, history, env, block, validated)
-        blocks.append(block)
-    return state, blocks
+        digest.add(block)
+    return state, digest

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from chain.errors import EtsError
@@ -27,17 +28,19 @@ def mount_point(path: Path) -> Path:
     return p
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path``: temporary file in the same directory, fsync, rename, fsync the directory."""
+def write_atomic(path: Path, data: bytes | str | Iterable[bytes | str]) -> None:
+    """Write ``data`` (or its pieces in order, made as they are written) to ``path``: temporary file in the
+    same directory, fsync, rename, fsync the directory."""
     path = Path(path)
-    raw = data.encode() if isinstance(data, str) else data
+    pieces = [data] if isinstance(data, bytes | str) else data
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            view = memoryview(raw)
-            while view:
-                view = view[os.write(fd, view) :]
+            for piece in pieces:
+                view = memoryview(piece.encode() if isinstance(piece, str) else piece)
+                while view:
+                    view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

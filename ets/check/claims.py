@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from chain.blocks import Block
+from chain.digest import Digest
 from chain.errors import InputError
 from chain.genesis import Genesis
 from coordinator.service import MEASURED
@@ -70,7 +69,7 @@ METRIC_COLUMNS = (
 """``network_metrics.csv``: one row per step the coordinator sealed (the closing block's too)."""
 
 
-def check_metrics(layout: RunLayout, genesis: Genesis, blocks: Sequence[Block]) -> pd.DataFrame | None:
+def check_metrics(layout: RunLayout, genesis: Genesis, digest: Digest) -> pd.DataFrame | None:
     """The coordinator's metrics, well formed, one row per block, absent counts as the blocks record."""
     path = layout.metrics
     if not path.exists():
@@ -82,17 +81,16 @@ def check_metrics(layout: RunLayout, genesis: Genesis, blocks: Sequence[Block]) 
             checked_numbers(df, column, path, whole=whole, blank_ok=column in MEASURED)
     except InputError as exc:
         raise VerifyError(str(exc)) from None
-    by_step = {b.step: b for b in blocks}
+    by_step = {step: len(absent) for step, absent in zip(digest.block_steps, digest.absent, strict=True)}
     seen: set[int] = set()
     for i, (step, absent) in enumerate(zip(df["step"].astype(int), df["absent"].astype(int), strict=True)):
         if step in seen or step not in by_step:
             problem = "appears twice" if step in seen else "has no block in the ledger"
             raise VerifyError(f"{path}: {where(path, i)}: step {step} {problem}")
         seen.add(step)
-        if absent != len(by_step[step].absent):
+        if absent != by_step[step]:
             raise VerifyError(
-                f"{path}: {where(path, i)}: step {step}: {absent} absent, the ledger's block records "
-                f"{len(by_step[step].absent)}"
+                f"{path}: {where(path, i)}: step {step}: {absent} absent, the ledger's block records {by_step[step]}"
             )
     missing = sorted(set(by_step) - seen)
     if missing:
@@ -100,9 +98,7 @@ def check_metrics(layout: RunLayout, genesis: Genesis, blocks: Sequence[Block]) 
     return df
 
 
-def check_summary(
-    layout: RunLayout, prepared: PreparedRun, blocks: Sequence[Block], metrics: pd.DataFrame | None
-) -> None:
+def check_summary(layout: RunLayout, prepared: PreparedRun, digest: Digest, metrics: pd.DataFrame | None) -> None:
     """``summary.json`` computed again from the CSVs, the ledger's blocks and the metrics, as the run wrote
     it; the first claim that differs is named."""
     path = layout.root / "summary.json"
@@ -116,8 +112,8 @@ def check_summary(
         raise VerifyError(f"{path}: not a run summary")
     baseline = read_checked_csv(layout.root / "baseline_results.csv")
     optimized = read_checked_csv(layout.root / "optimized_results.csv")
-    expected = run_summary(prepared, baseline, optimized, blocks, metrics)
-    expected.update(blocks=len(blocks), blocks_expected=prepared.genesis.steps + 1)
+    expected = run_summary(prepared, baseline, optimized, digest, metrics)
+    expected.update(blocks=len(digest), blocks_expected=prepared.genesis.steps + 1)
     status = {k: claimed.pop(k, None) for k in ("status", "ledger", "faults", "run_dir")}
     compare_claims(claimed, expected, path)
     _check_status(status, path, layout)

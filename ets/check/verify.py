@@ -6,9 +6,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chain.blocks import Block
+from chain.digest import Digest
 from chain.errors import ChainError, InputError
-from chain.finality import finality
 from chain.genesis import Genesis
 from chain.ledger import read_records
 from chain.validation import TransferRule
@@ -17,7 +16,7 @@ from ets.check.claims import check_inputs, check_metrics, check_params, check_su
 from ets.check.resolve import Resolver
 from ets.check.tables import VerifyError, check_csv_file, compare_frames, read_checked_csv
 from ets.results.recover import transfer_rule
-from ets.results.tables import records_from_blocks, results_frame
+from ets.results.tables import results_frame, step_records
 from ets.run.layout import RunLayout
 from ets.run.workflow import load_prepared
 from runtime.params import Params
@@ -58,7 +57,7 @@ def verify_ledger_file(path: Path, *, resolve: bool = False, workers: int | None
     report = VerifyReport()
     transfers, extra = _checks(layout, genesis, resolve)
     reference = _verify_ledger(path, genesis, report, transfers, extra=extra, workers=workers, complete=False)
-    report.finality = finality(reference.blocks).to_json()
+    report.finality = reference.digest.finality().to_json()
     if len(reference.records) < genesis.steps + 1:
         report.notes.append(f"the ledger holds {len(reference.records)} of the run's {genesis.steps + 1} blocks")
     return report
@@ -84,15 +83,15 @@ def verify_run(run_dir: Path, *, resolve: bool = False, workers: int | None = No
         return report
     transfers, extra = _checks(layout, genesis, resolve)
     reference = _verify_ledger(layout.coordinator_ledger, genesis, report, transfers, extra=extra, workers=workers)
-    report.finality = finality(reference.blocks).to_json()
+    report.finality = reference.digest.finality().to_json()
     _check_node_ledgers(layout, genesis, reference, report)
     optimized = layout.root / "optimized_results.csv"
     report.rows_checked += check_inputs(layout, prepared)
     report.rows_checked += check_csv_file(optimized, genesis)
-    expected = results_frame(records_from_blocks(reference.blocks, genesis), genesis)
+    expected = results_frame(step_records(reference.digest), genesis)
     compare_frames(read_checked_csv(optimized), expected, optimized)
-    metrics = check_metrics(layout, genesis, reference.blocks)
-    check_summary(layout, prepared, reference.blocks, metrics)
+    metrics = check_metrics(layout, genesis, reference.digest)
+    check_summary(layout, prepared, reference.digest, metrics)
     return report
 
 
@@ -130,7 +129,7 @@ def _check_node_ledgers(layout: RunLayout, genesis: Genesis, reference: _Referen
 @dataclass
 class _Reference:
     records: list[bytes]
-    blocks: tuple[Block, ...]
+    digest: Digest
 
 
 def _read(path: Path) -> list[bytes]:
@@ -170,4 +169,4 @@ def _verify_ledger(
     report.ledgers += 1
     report.blocks += result.blocks
     report.signatures += result.signatures
-    return _Reference(records, result.decoded)
+    return _Reference(records, result.digest)

@@ -200,7 +200,7 @@ def simulate(results: Path, quiet: bool, live: bool, **options: Any) -> None:
     """Run the same market in one process, without the network."""
     from ets.results.outcome import finish_run
     from ets.run.engine import simulate as run_engine
-    from ets.run.workflow import blocks_from_ledger, prepare_run
+    from ets.run.workflow import digest_of_ledger, prepare_run
 
     params = load_params(**options)
     prepared = prepare_run(params, results, "in-process")
@@ -214,7 +214,7 @@ def simulate(results: Path, quiet: bool, live: bool, **options: Any) -> None:
             on_step=lambda s: advance(s + 1),
             on_block=session.on_block if session is not None else None,
         )
-    finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    finish_run(prepared, digest_of_ledger(prepared), quiet=quiet)
     _finish_live(session, quiet)
 
 

@@ -16,7 +16,7 @@ def collect(project: Project, source: Path, results: Path, *, quiet: bool = True
     parameters and public keys from ``source``, the directory ``ets docker setup`` made), write
     optimized_results.csv and summary.json, and return the new directory; ``ets verify`` checks it."""
     from ets.results.outcome import finish_run
-    from ets.run.workflow import adopt_run, blocks_from_ledger
+    from ets.run.workflow import adopt_run, digest_of_ledger
 
     prepared = adopt_run(source, results)
     layout = RunLayout(prepared.run_dir)
@@ -28,5 +28,5 @@ def collect(project: Project, source: Path, results: Path, *, quiet: bool = True
         layout.ledger(name).write_bytes(project.read_file(service, mounts.on_volume(ledger)))
         layout.log(name).write_text(project.logs(service))
     layout.metrics.write_bytes(project.read_file("coordinator", mounts.on_volume("network_metrics.csv")))
-    finish_run(prepared, blocks_from_ledger(prepared), quiet=quiet)
+    finish_run(prepared, digest_of_ledger(prepared), quiet=quiet)
     return prepared.run_dir

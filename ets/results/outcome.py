@@ -22,10 +22,10 @@ from typing import Any
 
 import pandas as pd
 
-from chain.blocks import Block
+from chain.digest import Digest
 from chain.errors import EtsError
 from ets.results.recover import best_ledger
-from ets.results.tables import read_csv, records_from_blocks, results_frame, write_csv
+from ets.results.tables import read_csv, result_chunks, step_records, write_csv
 from ets.run.layout import RunLayout
 from ets.run.workflow import PreparedRun, baseline_frame, load_prepared, print_summary, run_summary
 from runtime.atomic import write_atomic
@@ -62,25 +62,28 @@ def read_metrics(layout: RunLayout) -> pd.DataFrame | None:
 
 
 def write_outcome(
-    prepared: PreparedRun, ledger: Path | None, blocks: Sequence[Block], faults: Sequence[str], *, quiet: bool
+    prepared: PreparedRun, ledger: Path | None, digest: Digest | None, faults: Sequence[str], *, quiet: bool
 ) -> dict[str, Any]:
-    """Write ``optimized_results.csv`` (where there is a block) and ``summary.json`` from ``blocks``, the
-    verified blocks of ``ledger``; print the comparison unless ``quiet``."""
+    """Write ``optimized_results.csv`` (where there is a block) and ``summary.json`` from ``digest``, the
+    verified blocks of ``ledger`` (None: no block); print the comparison unless ``quiet``."""
     layout = RunLayout(prepared.run_dir)
     g = prepared.genesis
     faults = list(faults)
     summary: dict[str, Any] = {}
-    cleared = [b for b in blocks if b.step < g.steps]
-    if cleared:
-        optimized = results_frame(records_from_blocks(blocks, g), g)
-        write_csv(optimized, layout.root / "optimized_results.csv")
+    blocks = 0 if digest is None else len(digest)
+    cleared = digest is not None and any(step < g.steps for step in digest.block_steps)
+    if digest is not None and cleared:
+        chunks = list(result_chunks(step_records(digest), g))
+        write_csv(chunks, layout.root / "optimized_results.csv")
+        optimized = pd.concat(chunks, ignore_index=True)
+        del chunks
         metrics = read_metrics(layout)
-        summary = run_summary(prepared, _baseline(prepared), optimized, blocks, metrics)
+        summary = run_summary(prepared, _baseline(prepared), optimized, digest, metrics)
     name = str(ledger.relative_to(layout.root)) if ledger is not None and cleared else None
     summary.update(
-        status=status_of(len(blocks) if cleared else 0, g.steps + 1, faults),
+        status=status_of(blocks if cleared else 0, g.steps + 1, faults),
         ledger=name,
-        blocks=len(blocks),
+        blocks=blocks,
         blocks_expected=g.steps + 1,
         faults=faults,
         run_dir=str(layout.root),
@@ -116,8 +119,8 @@ def write_results(run_dir: Path, *, faults: Sequence[str] = (), quiet: bool = Tr
     choice, problems = best_ledger(layout, prepared.genesis, prepared.params)
     all_faults = [*faults, *problems]
     if choice is None:
-        return write_outcome(prepared, None, (), all_faults, quiet=quiet)
-    return write_outcome(prepared, choice.path, choice.blocks, all_faults, quiet=quiet)
+        return write_outcome(prepared, None, None, all_faults, quiet=quiet)
+    return write_outcome(prepared, choice.path, choice.digest, all_faults, quiet=quiet)
 
 
 def print_outcome(summary: dict[str, Any]) -> None:
@@ -141,8 +144,8 @@ def print_outcome(summary: dict[str, Any]) -> None:
         click.echo(f"fault: {fault}", err=True)
 
 
-def finish_run(prepared: PreparedRun, blocks: Sequence[Block], *, quiet: bool) -> dict[str, object]:
-    """Write optimized_results.csv and summary.json from the run's blocks (the coordinator's ledger);
-    print the comparison unless ``quiet``."""
+def finish_run(prepared: PreparedRun, digest: Digest, *, quiet: bool) -> dict[str, object]:
+    """Write optimized_results.csv and summary.json from the run's blocks (the coordinator's ledger,
+    ``Digest``); print the comparison unless ``quiet``."""
     layout = RunLayout(prepared.run_dir)
-    return write_outcome(prepared, layout.coordinator_ledger, blocks, (), quiet=quiet)
+    return write_outcome(prepared, layout.coordinator_ledger, digest, (), quiet=quiet)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from chain.blocks import Block
+from chain.digest import Digest
 from chain.errors import ChainError
 from chain.genesis import Genesis
 from chain.history import History
@@ -37,10 +37,10 @@ def transfer_rule(params: Params, genesis: Genesis) -> TransferRule:
 
 @dataclass(frozen=True, slots=True)
 class LedgerChoice:
-    """The ledger results come from: its verified blocks (a prefix of the run's chain)."""
+    """The ledger results come from: the digest of its verified blocks (a prefix of the run's chain)."""
 
     path: Path
-    blocks: tuple[Block, ...]
+    digest: Digest
     signatures: int
 
 
@@ -79,13 +79,13 @@ def _verified(c: Candidate, genesis: Genesis, transfers: TransferRule) -> tuple[
     records = c.records
     try:
         report = verify_records(records, genesis, transfers)
-        return (LedgerChoice(c.path, report.decoded, report.signatures) if records else None), None
+        return (LedgerChoice(c.path, report.digest, report.signatures) if records else None), None
     except ChainError as exc:
         problem = f"height {exc.height}: {exc.reason}"
         if exc.height == 0:
             return None, problem
         report = verify_records(records[: exc.height], genesis, transfers)
-        return LedgerChoice(c.path, report.decoded, report.signatures), problem
+        return LedgerChoice(c.path, report.digest, report.signatures), problem
 
 
 def best_ledger(layout: RunLayout, genesis: Genesis, params: Params) -> tuple[LedgerChoice | None, list[str]]:
@@ -99,17 +99,17 @@ def best_ledger(layout: RunLayout, genesis: Genesis, params: Params) -> tuple[Le
         problems.append(f"{_name(layout, coordinator.path)}: {coordinator.problem}")
     best: LedgerChoice | None = None
     for c in sorted(found, key=lambda c: -len(c.records)):  # stable: the coordinator's first among equals
-        if best is not None and len(c.records) <= len(best.blocks):
+        if best is not None and len(c.records) <= len(best.digest):
             break
         choice, problem = _verified(c, genesis, transfers)
         if problem is not None:
             problems.append(f"{_name(layout, c.path)}: does not verify at {problem}")
-        if choice is not None and (best is None or len(choice.blocks) > len(best.blocks)):
+        if choice is not None and (best is None or len(choice.digest) > len(best.digest)):
             best = choice
     if best is not None and best.path != coordinator.path and coordinator.problem is None:
         problems.append(
             f"{_name(layout, coordinator.path)}: holds {len(coordinator.records)} blocks, "
-            f"{_name(layout, best.path)} {len(best.blocks)}"
+            f"{_name(layout, best.path)} {len(best.digest)}"
         )
     return best, problems
 

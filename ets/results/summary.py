@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chain.blocks import Block
 from ets.check.bound import total_cost
 from ets.results.tables import community_cost, peak_import_kw, per_household_cost
 from optimizer.valuation import Valuation
@@ -134,13 +133,13 @@ def summarize(
     return summary
 
 
-def fallback_summary(blocks: Sequence[Block]) -> dict[str, Any]:
+def fallback_summary(fallbacks: Sequence[tuple[int, str]]) -> dict[str, Any]:
     """``summary.json``'s ``fallback``: how many steps fell back to the baseline policy because their
-    clearing failed, and for each reason a block gives, how many and the first of them."""
+    clearing failed (``fallbacks``: each such block's step and reason, ``Digest.fallbacks``), and for each
+    reason, how many and the first of them."""
     by_reason: dict[str, list[int]] = {}
-    for b in blocks:
-        if b.fallback:
-            by_reason.setdefault(b.fallback, []).append(b.step)
+    for step, reason in fallbacks:
+        by_reason.setdefault(reason, []).append(step)
     return {
         "steps": sum(map(len, by_reason.values())),
         "reasons": [

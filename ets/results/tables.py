@@ -3,17 +3,18 @@ check each balance from the CSV alone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from chain.blocks import Block, MarketPrices, Settlement, Trade
+from chain.blocks import MarketPrices, Settlement, Trade
+from chain.digest import Digest
 from chain.errors import InputError
-from chain.genesis import Genesis
+from chain.genesis import Genesis, Member
 from optimizer.settlement import trades_for
 from runtime.atomic import write_atomic
 from runtime.tables import checked_numbers
@@ -78,98 +79,105 @@ class StepRecord:
     trades: Sequence[Trade]
 
 
-def records_from_blocks(blocks: Sequence[Block], genesis: Genesis) -> list[StepRecord]:
-    """One record per cleared step, each household's row as finally settled: corrections from later blocks
-    (delivery balancing against the meters) replace the planned rows, the step's trades are its P2P
-    volumes as settled (the block's trades where delivery kept them), and the closing block's transfers
-    are added to the last step."""
-    by_step: dict[int, dict[str, Settlement]] = {}
-    records: dict[int, Block] = {}
-    for block in blocks:
-        for c in block.decoded_corrections():
-            by_step[c.step][c.household] = c.applied_to(by_step[c.step][c.household])
-        if block.step == genesis.steps:
-            last = by_step[genesis.steps - 1]
-            for s in block.decoded_settlements():
-                last[s.household] = replace(last[s.household], transfer=last[s.household].transfer + s.transfer)
-            continue
-        by_step[block.step] = {s.household: s for s in block.decoded_settlements()}
-        records[block.step] = block
-    out = []
-    for step, b in sorted(records.items()):
-        rows = [by_step[step][h] for h in genesis.household_ids]
+def step_records(digest: Digest) -> Iterator[StepRecord]:
+    """One record per cleared step, each household's row as finally settled (``Digest.steps``): the step's
+    trades are its P2P volumes as settled (the block's trades where delivery kept them)."""
+    ids = digest.genesis.household_ids
+    for settled in digest.steps():
+        rows = settled.settlements
         sold, bought = np.array([s.p2p_sell for s in rows]), np.array([s.p2p_buy for s in rows])
-        trades = trades_for(genesis.household_ids, b.trades, sold, bought, b.prices.p2p)
-        out.append(StepRecord(step, rows, b.prices, b.import_capacity_kw, b.export_capacity_kw, trades))
-    return out
+        trades = trades_for(ids, settled.trades, sold, bought, settled.prices.p2p)
+        yield StepRecord(settled.step, rows, settled.prices, settled.import_kw, settled.export_kw, trades)
+
+
+STEPS_PER_CHUNK = 960
+"""Steps of result rows built and written at a time (ten days of 15 minutes): a long run's table is never
+held as Python rows."""
 
 
 def results_frame(records: Iterable[StepRecord], genesis: Genesis) -> pd.DataFrame:
     """The result table; wallets start at ``genesis.initial_wallet`` and fall by each step's cost."""
+    frames = list(result_chunks(records, genesis))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame([], columns=list(COLUMNS))
+
+
+def result_chunks(records: Iterable[StepRecord], genesis: Genesis) -> Iterator[pd.DataFrame]:
+    """``results_frame`` in pieces of ``STEPS_PER_CHUNK`` steps, in order."""
     members = {m.household: m for m in genesis.members}
     wallet = dict.fromkeys(members, genesis.initial_wallet)
-    rows = []
-    for rec in records:
-        bought: dict[str, list[str]] = {}
-        for t in rec.trades:
-            bought.setdefault(t.buyer, []).append(f"{t.seller}:{t.kwh!r}")
-        p = rec.prices
-        for s in rec.settlements:
-            b, cb = members[s.household].battery, members[s.household].shared_battery
-            cost = s.cost(p.grid_buy, p.grid_sell, p.p2p)
-            wallet[s.household] -= cost
-            rows.append(
-                (
-                    rec.step,
-                    s.household,
-                    s.production,
-                    s.consumption,
-                    s.soc_after,
-                    100.0 * s.soc_after / b.capacity_kwh if b.capacity_kwh > 0 else 0.0,
-                    wallet[s.household],
-                    s.grid_buy,
-                    s.grid_sell,
-                    "-".join(bought.get(s.household, [])),
-                    s.p2p_buy,
-                    s.p2p_sell,
-                    s.charge,
-                    s.discharge,
-                    s.curtailed,
-                    s.unserved,
-                    p.grid_buy,
-                    p.grid_sell,
-                    p.p2p,
-                    s.fees,
-                    s.transfer,
-                    cost,
-                    rec.import_kw,
-                    rec.export_kw,
-                    s.soc_before,
-                    b.capacity_kwh,
-                    b.charge_efficiency,
-                    b.discharge_efficiency,
-                    b.max_power_kw,
-                    s.shared_charge,
-                    s.shared_discharge,
-                    s.shared_soc_before,
-                    s.shared_soc_after,
-                    cb.capacity_kwh,
-                    cb.charge_efficiency,
-                    cb.discharge_efficiency,
-                    cb.max_power_kw,
-                    genesis.dt_hours,
-                    s.mode,
-                )
-            )
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    rows: list[tuple[object, ...]] = []
+    for steps, rec in enumerate(records, start=1):
+        rows.extend(_rows(rec, members, wallet, genesis.dt_hours))
+        if steps % STEPS_PER_CHUNK == 0:
+            yield pd.DataFrame(rows, columns=list(COLUMNS))
+            rows = []
+    if rows:
+        yield pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _rows(
+    rec: StepRecord, members: dict[str, Member], wallet: dict[str, float], dt_hours: float
+) -> Iterator[tuple[object, ...]]:
+    """One step's rows; ``wallet`` falls by each household's cost."""
+    bought: dict[str, list[str]] = {}
+    for t in rec.trades:
+        bought.setdefault(t.buyer, []).append(f"{t.seller}:{t.kwh!r}")
+    p = rec.prices
+    for s in rec.settlements:
+        b, cb = members[s.household].battery, members[s.household].shared_battery
+        cost = s.cost(p.grid_buy, p.grid_sell, p.p2p)
+        wallet[s.household] -= cost
+        yield (
+            rec.step,
+            s.household,
+            s.production,
+            s.consumption,
+            s.soc_after,
+            100.0 * s.soc_after / b.capacity_kwh if b.capacity_kwh > 0 else 0.0,
+            wallet[s.household],
+            s.grid_buy,
+            s.grid_sell,
+            "-".join(bought.get(s.household, [])),
+            s.p2p_buy,
+            s.p2p_sell,
+            s.charge,
+            s.discharge,
+            s.curtailed,
+            s.unserved,
+            p.grid_buy,
+            p.grid_sell,
+            p.p2p,
+            s.fees,
+            s.transfer,
+            cost,
+            rec.import_kw,
+            rec.export_kw,
+            s.soc_before,
+            b.capacity_kwh,
+            b.charge_efficiency,
+            b.discharge_efficiency,
+            b.max_power_kw,
+            s.shared_charge,
+            s.shared_discharge,
+            s.shared_soc_before,
+            s.shared_soc_after,
+            cb.capacity_kwh,
+            cb.charge_efficiency,
+            cb.discharge_efficiency,
+            cb.max_power_kw,
+            dt_hours,
+            s.mode,
+        )
 
 
 TEXT_COLUMNS = ("household_id", "p2p_trades", "mode")
 
 
-def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """Full float precision (repr), so that nothing is rounded away; written whole or not at all."""
-    write_atomic(path, frame.to_csv(index=False, float_format="%.17g"))
+def write_csv(frame: pd.DataFrame | Sequence[pd.DataFrame], path: Path) -> None:
+    """Full float precision (repr), so that nothing is rounded away; written whole or not at all. A sequence
+    of frames (``result_chunks``) is written one after the other, under one header."""
+    frames = [frame] if isinstance(frame, pd.DataFrame) else list(frame) or [pd.DataFrame([], columns=list(COLUMNS))]
+    write_atomic(path, (f.to_csv(index=False, header=i == 0, float_format="%.17g") for i, f in enumerate(frames)))
 
 
 def read_csv(path: Path) -> pd.DataFrame:

@@ -30,8 +30,9 @@ def simulate(
     grid: GridSeries,
     on_step: Callable[[int], None] | None = None,
     on_block: Callable[[Block], None] | None = None,
-) -> list[Block]:
-    """Run every step and the closing block; write the coordinator's ledger; return the blocks.
+) -> int:
+    """Run every step and the closing block; write the coordinator's ledger; return its height. The blocks
+    are not kept: what the results need is read back from the ledger (``ets.run.workflow.digest_of_ledger``).
 
     ``on_step`` is called after each block with its step (the closing block's step is ``genesis.steps``),
     ``on_block`` with the block itself (for the live view)."""
@@ -42,7 +43,6 @@ def simulate(
     offset = genesis.start_step - data.first_step
     core = CoordinatorCore(genesis, market_for(genesis, params), params.optimizer.settlement_rule)
     kind = params.forecaster.kind
-    blocks = []
     with Ledger.open(layout.coordinator_ledger) as ledger:
         for step in range(genesis.steps + 1):
             box = core.open(step)
@@ -54,7 +54,6 @@ def simulate(
             env, block = core.seal(box, window, coordinator_key)
             core.accept(env, block)
             ledger.append(env.raw)
-            blocks.append(block)
             for hid, key in zip(genesis.household_ids, keys, strict=True):
                 ack = Ack(genesis.chain_id, block.step, hid, block.height, core.state.tip)
                 core.acks.add(sign(ack, key), ack, core.history)
@@ -62,4 +61,4 @@ def simulate(
                 on_step(step)
             if on_block is not None:
                 on_block(block)
-    return blocks
+        return ledger.height

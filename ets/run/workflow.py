@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -11,12 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chain.blocks import Block
 from chain.crypto import Verifier
+from chain.digest import Digest
 from chain.errors import InputError
-from chain.finality import finality
 from chain.genesis import Genesis
-from chain.ledger import read_records
+from chain.ledger import iter_records
 from chain.reading import read_block
 from ets.check.bound import gap_to_optimum
 from ets.results.summary import fallback_summary, optimum_line, summarize
@@ -131,18 +129,22 @@ def meter_data(layout: RunLayout, genesis: Genesis) -> HouseholdData:
     return HouseholdData(genesis.household_ids, production, consumption, genesis.dt_hours, firsts.pop())
 
 
-def blocks_from_ledger(prepared: PreparedRun) -> list[Block]:
-    """The coordinator's ledger, decoded (signatures checked again on the way)."""
+def digest_of_ledger(prepared: PreparedRun) -> Digest:
+    """The digest of the coordinator's ledger, read one block at a time (signatures checked again on the
+    way)."""
     verifier = Verifier()
     layout = RunLayout(prepared.run_dir)
-    return [read_block(raw, prepared.genesis, verifier)[1] for raw in read_records(layout.coordinator_ledger)]
+    digest = Digest(prepared.genesis)
+    for raw in iter_records(layout.coordinator_ledger):
+        digest.add(read_block(raw, prepared.genesis, verifier)[1])
+    return digest
 
 
 def run_summary(
     prepared: PreparedRun,
     baseline: pd.DataFrame,
     optimized: pd.DataFrame,
-    blocks: Sequence[Block],
+    digest: Digest,
     metrics: pd.DataFrame | None,
 ) -> dict[str, Any]:
     """``summary.json``'s KPIs, over the steps ``optimized`` covers (all of the run's, or those sealed
@@ -152,23 +154,23 @@ def run_summary(
     base = baseline[baseline["step"] < steps]
     valuation = market_config(prepared.params, prepared.genesis.dt_hours, prepared.genesis.horizon).valuation
     summary = summarize(base, optimized, metrics, valuation)
-    absent = absent_counts(blocks)
+    absent = absent_counts(digest)
     if "network" in summary:
         summary["network"]["absent_household_steps"] = sum(absent.values())
     summary["absent_household_steps"] = absent
     gap = gap_to_optimum(prepared.genesis, prepared.params, optimized, base, prepared.grid, prepared.data, steps)
     summary["optimum"] = gap.to_json()
-    summary["finality"] = finality(blocks).to_json()
-    summary["fallback"] = fallback_summary(blocks)
+    summary["finality"] = digest.finality().to_json()
+    summary["fallback"] = fallback_summary(digest.fallbacks)
     summary["forecast"] = forecast_skill(prepared, steps)
     return summary
 
 
-def absent_counts(blocks: Sequence[Block]) -> dict[str, int]:
+def absent_counts(digest: Digest) -> dict[str, int]:
     """Steps each household was recorded absent in (households never absent left out)."""
     counts: dict[str, int] = {}
-    for block in blocks:
-        for hid in block.absent:
+    for absent in digest.absent:
+        for hid in absent:
             counts[hid] = counts.get(hid, 0) + 1
     return dict(sorted(counts.items()))
 

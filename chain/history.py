@@ -10,7 +10,7 @@ limits, and only then curtailed or unserved energy).
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,29 +122,42 @@ class History:
         """The household's meter readings for ``measured`` (step, production, consumption), in order from
         its first step not yet settled, with what its storage did (``chain.delivery.absorb``), and its
         states of charge (own, shared) after the last of them."""
-        i = self.index[household]
-        idx = np.array([i])
-        own_units, shared_units = (_take(u, idx) for u in self.units)
-        soc = self.settled_soc[i].copy()
+        return self.readings_of({household: measured})[household]
+
+    def readings_of(
+        self, measured: Mapping[HouseholdId, Sequence[tuple[int, float, float]]]
+    ) -> dict[HouseholdId, tuple[list[MeterReading], tuple[float, float]]]:
+        """``readings`` of several households at once: the k-th reading of every household that has one is
+        computed as one column per household (each number as ``readings`` alone gives it: every operation is
+        elementwise)."""
+        hids = list(measured)
+        rows_of = np.array([self.index[h] for h in hids], dtype=np.int64)
+        soc = self.settled_soc[rows_of].copy()
         dt = self.genesis.dt_hours
-        out = []
-        for step, production, consumption in measured:
-            row = self.open_rows[step][idx]
+        out: dict[HouseholdId, list[MeterReading]] = {h: [] for h in hids}
+        for k in range(max((len(m) for m in measured.values()), default=0)):
+            sel = np.array([j for j, h in enumerate(hids) if len(measured[h]) > k], dtype=np.int64)
+            taken = [measured[hids[j]][k] for j in sel.tolist()]
+            idx = rows_of[sel]
+            own_units, shared_units = (_take(u, idx) for u in self.units)
+            rows = np.stack([self.open_rows[step][i] for (step, _, _), i in zip(taken, idx.tolist(), strict=True)])
+            before = soc[sel]
             planned = Storage(
-                row[:, _C["discharge"]]
-                - row[:, _C["shared_discharge"]]
-                - (row[:, _C["charge"]] - row[:, _C["shared_charge"]]),
-                row[:, _C["shared_discharge"]] - row[:, _C["shared_charge"]],
-                storage_range(own_units, soc[:1], dt),
-                storage_range(shared_units, soc[1:], dt),
+                rows[:, _C["discharge"]]
+                - rows[:, _C["shared_discharge"]]
+                - (rows[:, _C["charge"]] - rows[:, _C["shared_charge"]]),
+                rows[:, _C["shared_discharge"]] - rows[:, _C["shared_charge"]],
+                storage_range(own_units, before[:, 0], dt),
+                storage_range(shared_units, before[:, 1], dt),
             )
-            own, shared = absorb(planned, np.array([production]), np.array([consumption]), _position(row))
-            o, sh = float(own[0]), float(shared[0])
-            out.append(
-                MeterReading(step, production, consumption, max(-o, 0.0), max(o, 0.0), max(-sh, 0.0), max(sh, 0.0))
-            )
-            soc = np.array([own_units.soc_after(soc[:1], own)[0], shared_units.soc_after(soc[1:], shared)[0]])
-        return out, (float(soc[0]), float(soc[1]))
+            production = np.array([p for _, p, _ in taken])
+            consumption = np.array([c for _, _, c in taken])
+            own, shared = absorb(planned, production, consumption, _position(rows))
+            for j, (step, p, c), o, sh in zip(sel.tolist(), taken, own.tolist(), shared.tolist(), strict=True):
+                out[hids[j]].append(MeterReading(step, p, c, max(-o, 0.0), max(o, 0.0), max(-sh, 0.0), max(sh, 0.0)))
+            soc[sel, 0] = own_units.soc_after(before[:, 0], own)
+            soc[sel, 1] = shared_units.soc_after(before[:, 1], shared)
+        return {h: (out[h], (float(soc[j, 0]), float(soc[j, 1]))) for j, h in enumerate(hids)}
 
     def check_readings(
         self, household: HouseholdId, readings: Sequence[MeterReading], step: int
@@ -152,19 +165,40 @@ class History:
         """Meter readings must continue where the ledger's end for the household, in order, before ``step``,
         with the storage its controller runs. Returns the states of charge they leave for ``step`` (None
         when they do not reach the step before it)."""
-        expected = int(self.metered_through[self.index[household]]) + 1
-        for r in readings:
-            if r.step != expected or r.step >= step or not self.is_open(r.step):
-                raise ReplayError(f"{household}: meter reading for step {r.step} where step {expected} was due")
-            expected += 1
-        ours, soc = self.readings(household, [(r.step, r.production, r.consumption) for r in readings])
-        for theirs, mine in zip(readings, ours, strict=True):
-            if theirs.storage() != mine.storage():
-                raise ReplayError(
-                    f"{household}: storage in the meter reading for step {theirs.step} is {theirs.storage()}, "
-                    f"where its controller runs {mine.storage()}"
-                )
-        return soc if readings and readings[-1].step == step - 1 else None
+        result = self.check_readings_of({household: readings}, step)[household]
+        if isinstance(result, ReplayError):
+            raise result
+        return result
+
+    def check_readings_of(
+        self, readings: Mapping[HouseholdId, Sequence[MeterReading]], step: int
+    ) -> dict[HouseholdId, tuple[float, float] | ReplayError | None]:
+        """``check_readings`` of several households at once: for each, the states of charge, or the error
+        its readings raise (returned, so that the caller names the first household's in its own order)."""
+        out: dict[HouseholdId, tuple[float, float] | ReplayError | None] = {}
+        measured: dict[HouseholdId, list[tuple[int, float, float]]] = {}
+        for household, theirs in readings.items():
+            expected = int(self.metered_through[self.index[household]]) + 1
+            for r in theirs:
+                if r.step != expected or r.step >= step or not self.is_open(r.step):
+                    out[household] = ReplayError(
+                        f"{household}: meter reading for step {r.step} where step {expected} was due"
+                    )
+                    break
+                expected += 1
+            else:
+                measured[household] = [(r.step, r.production, r.consumption) for r in theirs]
+        for household, (ours, soc) in self.readings_of(measured).items():
+            theirs = readings[household]
+            out[household] = soc if theirs and theirs[-1].step == step - 1 else None
+            for t, mine in zip(theirs, ours, strict=True):
+                if t.storage() != mine.storage():
+                    out[household] = ReplayError(
+                        f"{household}: storage in the meter reading for step {t.step} is {t.storage()}, "
+                        f"where its controller runs {mine.storage()}"
+                    )
+                    break
+        return out
 
     def plan_corrections(self, readings: Sequence[tuple[HouseholdId, MeterReading]]) -> Planned:
         """The corrections for ``readings`` (checked by ``check_readings``), step by step, and each

@@ -172,13 +172,15 @@ def _check_corrections(
     row they settle must keep the physics; each offer states the storage its own readings leave."""
     h = block.height
     readings = []
+    checked = history.check_readings_of(
+        {hid: offers[hid].meter for hid in genesis.household_ids if hid in offers}, block.step
+    )
     for hid in genesis.household_ids:
         if hid in offers:
             offer = offers[hid]
-            try:
-                soc = history.check_readings(hid, offer.meter, block.step)
-            except PeerError as exc:
-                raise ChainError(h, f"bad meter readings: {exc}") from exc
+            soc = checked[hid]
+            if isinstance(soc, PeerError):
+                raise ChainError(h, f"bad meter readings: {soc}") from soc
             i = history.index[hid]
             own, shared = soc if soc is not None else (state.soc[i], state.shared_soc[i])
             if abs(offer.soc_kwh - own) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - shared) > TOLERANCE_KWH:

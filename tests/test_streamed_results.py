@@ -80,3 +80,32 @@ def test_results_written_in_pieces_are_the_results_written_whole(
     assert result.exit_code == 0, result.output
     assert (copy / "optimized_results.csv").read_bytes() == (run / "optimized_results.csv").read_bytes()
     assert cli("verify", str(copy)).exit_code == 0
+
+
+def test_meter_readings_checked_together_are_each_households_own(run: Path) -> None:
+    """Validation computes every household's readings of a block at once (``History.readings_of``): the
+    same numbers, to the bit, as each household's alone, also where some households have none."""
+    from chain.crypto import Verifier
+    from chain.genesis import Genesis
+    from chain.history import History
+    from chain.reading import read_block, read_offer
+    from chain.state import genesis_state
+    from chain.validation import apply_block, validate_block
+
+    genesis = Genesis.load(run / "genesis.json")
+    state, history, verifier = genesis_state(genesis), History(genesis), Verifier()
+    compared = 0
+    for raw in read_records(run / "ledgers" / "coordinator.ledger"):
+        env, block = read_block(raw, genesis, verifier)
+        measured = {}
+        for k, offer_raw in enumerate(block.offers):
+            offer = read_offer(offer_raw, genesis, None, block.step)[1]
+            meter = [(r.step, r.production, r.consumption) for r in offer.meter]
+            measured[offer.household] = meter if k % 3 else []
+        together = history.readings_of(measured)
+        assert together == {h: history.readings(h, m) for h, m in measured.items()}
+        compared += sum(len(readings) for readings, _ in together.values())
+        state = apply_block(
+            state, history, env, block, validate_block(state, history, env, block, genesis, None, verify_offers=False)
+        )
+    assert compared > 30

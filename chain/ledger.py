@@ -8,11 +8,11 @@ naming the height of the first bad record.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 import zlib
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import overload
@@ -43,68 +43,67 @@ def scan(data: bytes, path: Path | str = "ledger") -> Scan:
     return result
 
 
-def salvage(data: bytes, path: Path | str = "ledger") -> tuple[Scan, LedgerCorrupt | None]:
-    """The well-formed records before the first damage (a torn tail or any other), and the damage other
-    than a torn tail, if any (for recovering what a damaged ledger still holds; nothing is changed)."""
-    return _scan(data, path)
-
-
 def _scan(data: bytes, path: Path | str) -> tuple[Scan, LedgerCorrupt | None]:
     records: list[bytes] = []
-    walk = _walk(data, path)
+    walk = _walk(lambda offset, length: data[offset : offset + length], len(data), path)
     while True:
         try:
-            records.append(next(walk))
+            records.append(next(walk)[1])
         except StopIteration as end:
             good, torn, damage = end.value
             return Scan(records, good, torn=torn), damage
 
 
-Walk = Generator[bytes, None, tuple[int, bool, LedgerCorrupt | None]]
+Reader = Callable[[int, int], bytes]
+"""``(offset, length) -> bytes`` of a ledger's bytes (a slice of them, or ``os.pread`` of its file)."""
+Walk = Generator[tuple[int, bytes], None, tuple[int, bool, LedgerCorrupt | None]]
 
 
-def _walk(data: bytes | mmap.mmap, path: Path | str) -> Walk:
-    """Yield each well-formed record; return the well-formed prefix's length, whether the file ends inside a
-    record after it, and the damage other than a torn tail (None where there is none)."""
-    if len(data) < len(MAGIC):
-        if MAGIC.startswith(data[:]):
-            return 0, len(data) > 0, None
+def _walk(read: Reader, size: int, path: Path | str) -> Walk:
+    """Yield each well-formed record (where its payload starts, the payload); return the well-formed
+    prefix's length, whether the file ends inside a record after it, and the damage other than a torn tail
+    (None where there is none)."""
+    head = read(0, len(MAGIC))
+    if size < len(MAGIC):
+        if MAGIC.startswith(head):
+            return 0, size > 0, None
         return 0, False, LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
-    if data[: len(MAGIC)] != MAGIC:
+    if head != MAGIC:
         return 0, False, LedgerCorrupt(0, f"{path}: not a ledger file (bad magic)")
     height = 0
     pos = len(MAGIC)
-    while pos < len(data):
-        if pos + _HEADER.size > len(data):
+    while pos < size:
+        if pos + _HEADER.size > size:
             return pos, True, None
-        length, crc = _HEADER.unpack_from(data, pos)
+        length, crc = _HEADER.unpack(read(pos, _HEADER.size))
         if length == 0 or length > MAX_MESSAGE_BYTES:
             return pos, False, LedgerCorrupt(height, f"{path}: record length {length} is out of range")
         end = pos + _HEADER.size + length
-        if end > len(data):
+        if end > size:
             return pos, True, None
-        payload = data[pos + _HEADER.size : end]
+        payload = read(pos + _HEADER.size, length)
         if zlib.crc32(payload) != crc:
             return pos, False, LedgerCorrupt(height, f"{path}: checksum mismatch")
-        yield payload
+        yield pos + _HEADER.size, payload
         height += 1
         pos = end
     return pos, False, None
 
 
+def _file_walk(fd: int, path: Path | str) -> Walk:
+    return _walk(lambda offset, length: os.pread(fd, length, offset), os.fstat(fd).st_size, path)
+
+
 def iter_records(path: Path) -> Iterator[bytes]:
-    """``read_records`` one record at a time, the file mapped rather than read: what a long run's ledger
-    costs is one record. Raises ``LedgerCorrupt`` where ``read_records`` would, once the records before the
-    damage have been given."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        data: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+    """``read_records`` one record at a time: what a long run's ledger costs is one record. Raises
+    ``LedgerCorrupt`` where ``read_records`` would, once the records before the damage have been given."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        walk = _walk(data, path)
+        walk = _file_walk(fd, path)
         height = 0
         while True:
             try:
-                yield next(walk)
+                yield next(walk)[1]
                 height += 1
             except StopIteration as end:
                 _, torn, damage = end.value
@@ -114,8 +113,59 @@ def iter_records(path: Path) -> Iterator[bytes]:
         if torn:
             raise LedgerCorrupt(height, f"{path}: torn record at the end of the file")
     finally:
-        if isinstance(data, mmap.mmap):
-            data.close()
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class Spans:
+    """Where a ledger file's well-formed records are, and what ends them (read, never changed)."""
+
+    path: Path
+    spans: list[tuple[int, int]]
+    """(offset, length) of each record's payload, in height order."""
+    good_bytes: int
+    """Length of the well-formed prefix (bytes)."""
+    torn: bool
+    damage: LedgerCorrupt | None
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def strict(self) -> Spans:
+        """These spans where the file is whole; ``LedgerCorrupt`` as ``read_records`` raises it otherwise."""
+        if self.damage is not None:
+            raise self.damage
+        if self.torn:
+            raise LedgerCorrupt(len(self.spans), f"{self.path}: torn record at the end of the file")
+        return self
+
+    @contextmanager
+    def records(self, height: int | None = None) -> Iterator[Records]:
+        """The records (those below ``height``), read from the file when asked for."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            yield Records(fd, self.spans[:height])
+        finally:
+            os.close(fd)
+
+
+def salvage_file(path: Path) -> Spans:
+    """The well-formed records of a ledger file before the first damage (a torn tail or any other), read one
+    at a time and only where each is kept, and the damage other than a torn tail, if any (for recovering
+    what a damaged ledger still holds; nothing is changed)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        walk = _file_walk(fd, path)
+        spans: list[tuple[int, int]] = []
+        while True:
+            try:
+                offset, payload = next(walk)
+                spans.append((offset, len(payload)))
+            except StopIteration as end:
+                good, torn, damage = end.value
+                return Spans(Path(path), spans, good, torn, damage)
+    finally:
+        os.close(fd)
 
 
 def read_records(path: Path) -> list[bytes]:
@@ -163,24 +213,14 @@ class Records(Sequence[bytes]):
         self._spans.append((offset, length))
 
 
-def _spans(records: list[bytes]) -> list[tuple[int, int]]:
-    """Where each of ``records`` (read by ``scan``) starts in the file, and its length."""
-    out = []
-    pos = len(MAGIC)
-    for payload in records:
-        out.append((pos + _HEADER.size, len(payload)))
-        pos += _HEADER.size + len(payload)
-    return out
-
-
 class Ledger:
     """An open ledger file; ``records`` gives every block payload in height order."""
 
-    def __init__(self, path: Path, fd: int, records: list[bytes]) -> None:
+    def __init__(self, path: Path, fd: int, spans: list[tuple[int, int]]) -> None:
         self.path = path
         self._fd = fd
         self._end = os.lseek(fd, 0, os.SEEK_END)
-        self.records = Records(fd, _spans(records))
+        self.records = Records(fd, spans)
 
     @classmethod
     def open(cls, path: Path) -> Ledger:
@@ -193,8 +233,9 @@ class Ledger:
             os.fsync(fd)
             _fsync_dir(path.parent)
             return cls(path, fd, [])
-        data = path.read_bytes()
-        result = scan(data, path)
+        result = salvage_file(path)
+        if result.damage is not None:
+            raise result.damage
         fd = os.open(path, os.O_RDWR)
         if result.torn:
             backup = path.with_name(path.name + ".torn")
@@ -202,7 +243,7 @@ class Ledger:
             while backup.exists():
                 n += 1
                 backup = path.with_name(f"{path.name}.torn{n}")
-            backup.write_bytes(data[result.good_bytes :])
+            backup.write_bytes(os.pread(fd, os.fstat(fd).st_size - result.good_bytes, result.good_bytes))
             keep = max(result.good_bytes, len(MAGIC))
             if result.good_bytes < len(MAGIC):
                 os.lseek(fd, 0, os.SEEK_SET)
@@ -211,7 +252,7 @@ class Ledger:
             os.fsync(fd)
             _fsync_dir(path.parent)
         os.lseek(fd, 0, os.SEEK_END)
-        return cls(path, fd, result.records)
+        return cls(path, fd, result.spans)
 
     @property
     def height(self) -> int:

@@ -10,7 +10,7 @@ import pytest
 
 import ets.results.tables as tables
 from chain.errors import LedgerCorrupt
-from chain.ledger import iter_records, read_records
+from chain.ledger import iter_records, read_records, salvage_file
 from tests.conftest import cli, only_run_dir, write_params
 
 
@@ -23,7 +23,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _outcome(path: Path) -> tuple[list[bytes], LedgerCorrupt | None, list[bytes], LedgerCorrupt | None]:
-    """What ``read_records`` and ``iter_records`` make of one file: the records given and the error raised."""
+    """What ``read_records`` and ``iter_records`` make of one file: the records given and the error raised
+    (``salvage_file``'s strict records, checked here, are ``read_records``')."""
     whole: list[bytes] = []
     whole_error = streamed_error = None
     try:
@@ -36,6 +37,15 @@ def _outcome(path: Path) -> tuple[list[bytes], LedgerCorrupt | None, list[bytes]
             streamed.append(record)
     except LedgerCorrupt as exc:
         streamed_error = exc
+    spanned_error = None
+    try:
+        with salvage_file(path).strict().records() as records:
+            assert list(records) == whole
+    except LedgerCorrupt as exc:
+        spanned_error = exc
+    assert (spanned_error is None) == (whole_error is None)
+    if spanned_error is not None and whole_error is not None:
+        assert (spanned_error.height, str(spanned_error)) == (whole_error.height, str(whole_error))
     return whole, whole_error, streamed, streamed_error
 
 

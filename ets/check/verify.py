@@ -9,7 +9,7 @@ from pathlib import Path
 from chain.digest import Digest
 from chain.errors import ChainError, InputError
 from chain.genesis import Genesis
-from chain.ledger import read_records
+from chain.ledger import Spans, salvage_file
 from chain.validation import TransferRule
 from chain.verify import BlockCheck, verify_records
 from ets.check.claims import check_inputs, check_metrics, check_params, check_summary
@@ -115,9 +115,10 @@ def _check_node_ledgers(layout: RunLayout, genesis: Genesis, reference: _Referen
         report.notes.append("no node ledger and no network metrics (an in-process run): the coordinator's ledger")
     for path in node_ledgers:
         records = _read(path)
-        for height, (mine, theirs) in enumerate(zip(records, reference.records, strict=False)):
-            if mine != theirs:
-                raise VerifyError(f"{path}: height {height}: differs from the coordinator's ledger")
+        with records.records() as mine, reference.records.records() as theirs:
+            for height in range(min(len(mine), len(theirs))):
+                if mine[height] != theirs[height]:
+                    raise VerifyError(f"{path}: height {height}: differs from the coordinator's ledger")
         if len(records) != len(reference.records):
             raise VerifyError(
                 f"{path}: height {min(len(records), len(reference.records))}: has {len(records)} blocks, "
@@ -128,13 +129,14 @@ def _check_node_ledgers(layout: RunLayout, genesis: Genesis, reference: _Referen
 
 @dataclass
 class _Reference:
-    records: list[bytes]
+    records: Spans
     digest: Digest
 
 
-def _read(path: Path) -> list[bytes]:
+def _read(path: Path) -> Spans:
+    """Where a ledger's records are, strictly (a torn tail is an error too); they are read when used."""
     try:
-        return read_records(path)
+        return salvage_file(path).strict()
     except ChainError as exc:
         raise VerifyError(f"{path}: height {exc.height}: {exc.reason}") from exc
     except OSError as exc:
@@ -156,7 +158,8 @@ def _verify_ledger(
     records = _read(path)
     started = time.perf_counter()
     try:
-        result = verify_records(records, genesis, transfers, workers=workers, extra=extra)
+        with records.records() as read:
+            result = verify_records(read, genesis, transfers, workers=workers, extra=extra)
     except ChainError as exc:
         raise VerifyError(f"{path}: height {exc.height}: {exc.reason}") from exc
     report.seconds += time.perf_counter() - started

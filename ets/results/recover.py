@@ -15,7 +15,7 @@ from chain.digest import Digest
 from chain.errors import ChainError
 from chain.genesis import Genesis
 from chain.history import History
-from chain.ledger import salvage
+from chain.ledger import Spans, salvage_file
 from chain.validation import TransferRule
 from chain.verify import verify_records
 from ets.run.layout import RunLayout
@@ -47,25 +47,28 @@ class LedgerChoice:
 @dataclass(frozen=True, slots=True)
 class Candidate:
     path: Path
-    records: list[bytes]
+    records: Spans | None
+    """Where its readable records are (None: none can be read), read from the file when verified."""
     problem: str | None
     """What is wrong with the file (missing, damaged at a height, a torn tail), None when nothing is."""
+
+    def __len__(self) -> int:
+        return 0 if self.records is None else len(self.records)
 
 
 def read_candidate(path: Path) -> Candidate:
     """A ledger's readable records, and what keeps the rest from being read."""
     try:
-        data = path.read_bytes()
+        spans = salvage_file(path)
     except FileNotFoundError:
-        return Candidate(path, [], "missing")
+        return Candidate(path, None, "missing")
     except OSError as exc:
-        return Candidate(path, [], f"cannot be read ({exc.strerror or exc})")
-    scan, damage = salvage(data, path)
-    if damage is not None:
-        return Candidate(path, scan.records, f"damaged at height {damage.height}: {damage.reason}")
-    if scan.torn:
-        return Candidate(path, scan.records, f"torn record at height {len(scan.records)} left out")
-    return Candidate(path, scan.records, None)
+        return Candidate(path, None, f"cannot be read ({exc.strerror or exc})")
+    if spans.damage is not None:
+        return Candidate(path, spans, f"damaged at height {spans.damage.height}: {spans.damage.reason}")
+    if spans.torn:
+        return Candidate(path, spans, f"torn record at height {len(spans)} left out")
+    return Candidate(path, spans, None)
 
 
 def candidates(layout: RunLayout, genesis: Genesis) -> list[Candidate]:
@@ -76,15 +79,18 @@ def candidates(layout: RunLayout, genesis: Genesis) -> list[Candidate]:
 
 def _verified(c: Candidate, genesis: Genesis, transfers: TransferRule) -> tuple[LedgerChoice | None, str | None]:
     """The candidate's longest prefix that verifies, and why the rest does not."""
-    records = c.records
+    if c.records is None or not len(c):
+        return None, None
     try:
-        report = verify_records(records, genesis, transfers)
-        return (LedgerChoice(c.path, report.digest, report.signatures) if records else None), None
+        with c.records.records() as records:
+            report = verify_records(records, genesis, transfers)
+        return LedgerChoice(c.path, report.digest, report.signatures), None
     except ChainError as exc:
         problem = f"height {exc.height}: {exc.reason}"
         if exc.height == 0:
             return None, problem
-        report = verify_records(records[: exc.height], genesis, transfers)
+        with c.records.records(exc.height) as records:
+            report = verify_records(records, genesis, transfers)
         return LedgerChoice(c.path, report.digest, report.signatures), problem
 
 
@@ -98,8 +104,8 @@ def best_ledger(layout: RunLayout, genesis: Genesis, params: Params) -> tuple[Le
     if coordinator.problem is not None:
         problems.append(f"{_name(layout, coordinator.path)}: {coordinator.problem}")
     best: LedgerChoice | None = None
-    for c in sorted(found, key=lambda c: -len(c.records)):  # stable: the coordinator's first among equals
-        if best is not None and len(c.records) <= len(best.digest):
+    for c in sorted(found, key=lambda c: -len(c)):  # stable: the coordinator's first among equals
+        if best is not None and len(c) <= len(best.digest):
             break
         choice, problem = _verified(c, genesis, transfers)
         if problem is not None:
@@ -108,7 +114,7 @@ def best_ledger(layout: RunLayout, genesis: Genesis, params: Params) -> tuple[Le
             best = choice
     if best is not None and best.path != coordinator.path and coordinator.problem is None:
         problems.append(
-            f"{_name(layout, coordinator.path)}: holds {len(coordinator.records)} blocks, "
+            f"{_name(layout, coordinator.path)}: holds {len(coordinator)} blocks, "
             f"{_name(layout, best.path)} {len(best.digest)}"
         )
     return best, problems

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from chain.errors import InputError
 from chain.genesis import Genesis
-from chain.ledger import scan
+from chain.ledger import salvage_file
 from ets.run.layout import RunLayout
 from ets.run.workflow import PreparedRun
 from runtime.data import run_data
@@ -51,7 +51,10 @@ def _sealed_blocks(layout: RunLayout) -> int:
     path = layout.coordinator_ledger
     if not path.exists():
         return 0
-    return len(scan(path.read_bytes(), path).records)
+    spans = salvage_file(path)  # a torn tail is not a block; other damage is an error
+    if spans.damage is not None:
+        raise spans.damage
+    return len(spans)
 
 
 def _running_pid(layout: RunLayout) -> int | None:

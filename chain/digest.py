@@ -8,7 +8,7 @@ fell back and the acks that make blocks final: about 2 kB a step for 10 househol
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,13 +62,6 @@ class Digest:
         self._needed: list[int] = []
         self._acks: list[int] = []
         self._final_at: list[int | None] = []
-
-    @classmethod
-    def of(cls, blocks: Iterable[Block], genesis: Genesis) -> Digest:
-        digest = cls(genesis)
-        for block in blocks:
-            digest.add(block)
-        return digest
 
     def __len__(self) -> int:
         return len(self.block_steps)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,46 +24,15 @@ MAGIC = b"ETSLEDG1"
 _HEADER = struct.Struct(">II")
 
 
-@dataclass(frozen=True, slots=True)
-class Scan:
-    """Result of reading a ledger file without changing it."""
-
-    records: list[bytes]
-    good_bytes: int
-    """Length of the well-formed prefix (bytes)."""
-    torn: bool
-    """True when the file ends inside a record after ``good_bytes``."""
-
-
-def scan(data: bytes, path: Path | str = "ledger") -> Scan:
-    """Parse ledger bytes. Raises ``LedgerCorrupt`` for anything but a torn tail."""
-    result, damage = _scan(data, path)
-    if damage is not None:
-        raise damage
-    return result
-
-
-def _scan(data: bytes, path: Path | str) -> tuple[Scan, LedgerCorrupt | None]:
-    records: list[bytes] = []
-    walk = _walk(lambda offset, length: data[offset : offset + length], len(data), path)
-    while True:
-        try:
-            records.append(next(walk)[1])
-        except StopIteration as end:
-            good, torn, damage = end.value
-            return Scan(records, good, torn=torn), damage
-
-
-Reader = Callable[[int, int], bytes]
-"""``(offset, length) -> bytes`` of a ledger's bytes (a slice of them, or ``os.pread`` of its file)."""
 Walk = Generator[tuple[int, bytes], None, tuple[int, bool, LedgerCorrupt | None]]
 
 
-def _walk(read: Reader, size: int, path: Path | str) -> Walk:
-    """Yield each well-formed record (where its payload starts, the payload); return the well-formed
-    prefix's length, whether the file ends inside a record after it, and the damage other than a torn tail
-    (None where there is none)."""
-    head = read(0, len(MAGIC))
+def _walk(fd: int, path: Path | str) -> Walk:
+    """Yield each well-formed record of the open ledger file ``fd`` (where its payload starts, the payload),
+    read one at a time; return the well-formed prefix's length, whether the file ends inside a record after
+    it, and the damage other than a torn tail (None where there is none)."""
+    size = os.fstat(fd).st_size
+    head = os.pread(fd, len(MAGIC), 0)
     if size < len(MAGIC):
         if MAGIC.startswith(head):
             return 0, size > 0, None
@@ -75,13 +44,13 @@ def _walk(read: Reader, size: int, path: Path | str) -> Walk:
     while pos < size:
         if pos + _HEADER.size > size:
             return pos, True, None
-        length, crc = _HEADER.unpack(read(pos, _HEADER.size))
+        length, crc = _HEADER.unpack(os.pread(fd, _HEADER.size, pos))
         if length == 0 or length > MAX_MESSAGE_BYTES:
             return pos, False, LedgerCorrupt(height, f"{path}: record length {length} is out of range")
         end = pos + _HEADER.size + length
         if end > size:
             return pos, True, None
-        payload = read(pos + _HEADER.size, length)
+        payload = os.pread(fd, length, pos + _HEADER.size)
         if zlib.crc32(payload) != crc:
             return pos, False, LedgerCorrupt(height, f"{path}: checksum mismatch")
         yield pos + _HEADER.size, payload
@@ -90,8 +59,12 @@ def _walk(read: Reader, size: int, path: Path | str) -> Walk:
     return pos, False, None
 
 
-def _file_walk(fd: int, path: Path | str) -> Walk:
-    return _walk(lambda offset, length: os.pread(fd, length, offset), os.fstat(fd).st_size, path)
+def _not_whole(path: Path | str, height: int, torn: bool, damage: LedgerCorrupt | None) -> LedgerCorrupt | None:
+    """What keeps a ledger of ``height`` well-formed records from being whole: its damage, or a torn tail
+    (None where it is whole)."""
+    if damage is not None:
+        return damage
+    return LedgerCorrupt(height, f"{path}: torn record at the end of the file") if torn else None
 
 
 def iter_records(path: Path) -> Iterator[bytes]:
@@ -99,7 +72,7 @@ def iter_records(path: Path) -> Iterator[bytes]:
     ``LedgerCorrupt`` where ``read_records`` would, once the records before the damage have been given."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        walk = _file_walk(fd, path)
+        walk = _walk(fd, path)
         height = 0
         while True:
             try:
@@ -108,10 +81,9 @@ def iter_records(path: Path) -> Iterator[bytes]:
             except StopIteration as end:
                 _, torn, damage = end.value
                 break
-        if damage is not None:
-            raise damage
-        if torn:
-            raise LedgerCorrupt(height, f"{path}: torn record at the end of the file")
+        problem = _not_whole(path, height, torn, damage)
+        if problem is not None:
+            raise problem
     finally:
         os.close(fd)
 
@@ -126,6 +98,7 @@ class Spans:
     good_bytes: int
     """Length of the well-formed prefix (bytes)."""
     torn: bool
+    """True when the file ends inside a record after ``good_bytes``."""
     damage: LedgerCorrupt | None
 
     def __len__(self) -> int:
@@ -133,10 +106,9 @@ class Spans:
 
     def strict(self) -> Spans:
         """These spans where the file is whole; ``LedgerCorrupt`` as ``read_records`` raises it otherwise."""
-        if self.damage is not None:
-            raise self.damage
-        if self.torn:
-            raise LedgerCorrupt(len(self.spans), f"{self.path}: torn record at the end of the file")
+        problem = _not_whole(self.path, len(self.spans), self.torn, self.damage)
+        if problem is not None:
+            raise problem
         return self
 
     @contextmanager
@@ -155,7 +127,7 @@ def salvage_file(path: Path) -> Spans:
     what a damaged ledger still holds; nothing is changed)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        walk = _file_walk(fd, path)
+        walk = _walk(fd, path)
         spans: list[tuple[int, int]] = []
         while True:
             try:
@@ -170,10 +142,8 @@ def salvage_file(path: Path) -> Spans:
 
 def read_records(path: Path) -> list[bytes]:
     """Every record of a ledger, strictly: a torn tail is an error too (read-only)."""
-    result = scan(path.read_bytes(), path)
-    if result.torn:
-        raise LedgerCorrupt(len(result.records), f"{path}: torn record at the end of the file")
-    return result.records
+    with salvage_file(path).strict().records() as records:
+        return list(records)
 
 
 def frame(payload: bytes) -> bytes:

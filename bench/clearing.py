@@ -6,6 +6,7 @@ and horizon H, side by side with a formulation built the way the original projec
     uv run python bench/clearing.py --quick          # N in {5, 50}, fewer repeats
     uv run python bench/clearing.py --paths          # direct against cvxpy, N in {10, 100, 1000}, H=96
     uv run python bench/clearing.py --blocking 8x1,32x4  # move blocking: time per step and closed-loop regret
+    uv run python bench/clearing.py --blocking 32x8 --run-households 1000  # regret of the data tiled to 1000
 
 Households are drawn from the shipped data (tiled with a random scale when N exceeds it), with their
 batteries and community-battery shares; the grid is the default time-of-use tariff and scaled limits.
@@ -27,6 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.loop_formulation import solve_loop_formulation
+from bench.tiled import write_tiled
 from chain.genesis import BatterySpec
 from ets.cli.common import PROJECT_ROOT
 from optimizer.blocking import Blocking
@@ -127,33 +129,46 @@ def compare_paths(sizes: list[int], horizon: int, steps: int, topology: str = "p
         print(f"| {n} | {horizon} | {cells} |", flush=True)
 
 
-def closed_loop_cost(fine: int, block: int, steps: int, workdir: Path) -> tuple[float, float]:
-    """(the run's, the baseline's) community cost (value basis, $) of an ``ets simulate`` of the shipped
-    default run over ``steps`` steps, realistic default forecaster, move blocking ``fine`` x ``block``."""
+def closed_loop_cost(fine: int, block: int, steps: int, workdir: Path, base: Path | None = None) -> tuple[float, float]:
+    """(the run's, the baseline's) community cost (value basis, $) of an ``ets simulate`` over ``steps``
+    steps, realistic default forecaster, move blocking ``fine`` x ``block``: of the shipped default run, or
+    of the run the parameters file ``base`` describes (``bench.tiled``)."""
+    settings = json.loads(base.read_text()) if base is not None else {}
+    settings["optimizer"] = {**settings.get("optimizer", {}), "fine_steps": fine, "block_steps": block}
     params = workdir / f"f{fine}b{block}.json"
-    params.write_text(json.dumps({"optimizer": {"fine_steps": fine, "block_steps": block}}))
+    params.write_text(json.dumps(settings))
     results = workdir / params.stem
     command = [sys.executable, "-m", "ets", "simulate", "-q", "-s", str(steps), "--params", str(params)]
+    started = time.perf_counter()
     subprocess.run([*command, "--results", str(results)], check=True, cwd=PROJECT_ROOT)
+    print(f"  ran {fine} x {block} over {steps} steps in {time.perf_counter() - started:.0f} s", flush=True)
     summary = json.loads(next(results.glob("*/summary.json")).read_text())
     return float(summary["optimized"]["value_cost"]), float(summary["baseline"]["value_cost"])
 
 
-def compare_blocking(settings: list[tuple[int, int]], sizes: list[int], steps: int, run_steps: int) -> None:
+def compare_blocking(
+    settings: list[tuple[int, int]], sizes: list[int], steps: int, run_steps: int, run_households: int
+) -> None:
     """Each move-blocking setting (fine steps x block length) against the exact horizon: median ms per step
     of the direct path at each N (H=96) and the closed-loop regret of an ``ets simulate`` of ``run_steps``
-    steps of the shipped default community: (its cost - the exact run's) / |the exact run's| (and / the
-    baseline's cost)."""
+    steps of the shipped default community (or of the shipped data tiled to ``run_households``): (its cost
+    - the exact run's) / |the exact run's| (and / the baseline's cost)."""
     with tempfile.TemporaryDirectory() as tmp:
-        exact, baseline = closed_loop_cost(1, 1, run_steps, Path(tmp))
-        print(f"closed loop: {run_steps} steps of the default run, exact cost ${exact:.4f}, baseline ${baseline:.4f}")
+        base = None
+        if run_households != Params().household.max_households:
+            base = write_tiled(run_households, run_steps, Path(tmp) / "tiled")[1]
+        exact, baseline = closed_loop_cost(1, 1, run_steps, Path(tmp), base)
+        print(
+            f"closed loop: {run_steps} steps of {run_households} households, exact cost ${exact:.4f}, "
+            f"baseline ${baseline:.4f}"
+        )
         columns = " | ".join(f"N={n} ms per step" for n in sizes)
         print(f"| fine x block | periods | {columns} | regret | of baseline |")
         print("|---|---|" + "---|" * len(sizes) + "---|---|")
         for fine, block in settings:
             blocking = Blocking(96, fine, block)
             times = [bench_path(n, 96, steps, "direct", blocking=blocking)[0] * 1000 for n in sizes]
-            cost = exact if blocking.exact else closed_loop_cost(fine, block, run_steps, Path(tmp))[0]
+            cost = exact if blocking.exact else closed_loop_cost(fine, block, run_steps, Path(tmp), base)[0]
             regret, of_baseline = (cost - exact) / abs(exact), (cost - exact) / baseline
             cells = " | ".join(f"{t:.1f}" for t in times)
             shares = f"{regret * 100:.3f}% | {of_baseline * 100:.3f}%"
@@ -183,10 +198,14 @@ def main() -> None:
     parser.add_argument("--topology", default="pool", choices=("pool", "ring"), help="with --paths")
     parser.add_argument("--blocking", help="settings FINExBLOCK, comma-separated (1x1 is the exact horizon)")
     parser.add_argument("--run-steps", type=int, default=672, help="with --blocking: closed-loop run length")
+    parser.add_argument(
+        "--run-households", type=int, default=10, help="with --blocking: the closed-loop run's households (tiled)"
+    )
     args = parser.parse_args()
     if args.blocking:
         settings = [(int(f), int(b)) for f, b in (s.split("x") for s in args.blocking.split(","))]
-        compare_blocking(settings, [int(n) for n in args.sizes.split(",")], args.steps, args.run_steps)
+        sizes = [int(n) for n in args.sizes.split(",")]
+        compare_blocking(settings, sizes, args.steps, args.run_steps, args.run_households)
         return
     if args.paths:
         compare_paths([int(n) for n in args.sizes.split(",")], 96, args.steps, args.topology)

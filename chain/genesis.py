@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from chain import codec
 from chain.crypto import Hash, PublicKey, sha256
@@ -61,6 +62,11 @@ class BatteryColumns:
         columns = np.array([s.fields()[:4] for s in specs], dtype=np.float64).reshape(len(specs), 4).T.copy()
         columns.flags.writeable = False
         return cls(*columns)
+
+    def take(self, rows: npt.NDArray[np.int64]) -> BatteryColumns:
+        """The batteries of ``rows`` (household positions, repeats allowed), in that order."""
+        columns = (self.capacity_kwh, self.max_power_kw, self.charge_efficiency, self.discharge_efficiency)
+        return BatteryColumns(*(column[rows] for column in columns))
 
 
 @dataclass(frozen=True, slots=True)

@@ -159,22 +159,13 @@ class History:
             soc[sel, 1] = shared_units.soc_after(before[:, 1], shared)
         return {h: (out[h], (float(soc[j, 0]), float(soc[j, 1]))) for j, h in enumerate(hids)}
 
-    def check_readings(
-        self, household: HouseholdId, readings: Sequence[MeterReading], step: int
-    ) -> tuple[float, float] | None:
-        """Meter readings must continue where the ledger's end for the household, in order, before ``step``,
-        with the storage its controller runs. Returns the states of charge they leave for ``step`` (None
-        when they do not reach the step before it)."""
-        result = self.check_readings_of({household: readings}, step)[household]
-        if isinstance(result, ReplayError):
-            raise result
-        return result
-
     def check_readings_of(
         self, readings: Mapping[HouseholdId, Sequence[MeterReading]], step: int
     ) -> dict[HouseholdId, tuple[float, float] | ReplayError | None]:
-        """``check_readings`` of several households at once: for each, the states of charge, or the error
-        its readings raise (returned, so that the caller names the first household's in its own order)."""
+        """Each household's meter readings must continue where the ledger's end for it, in order, before
+        ``step``, with the storage its controller runs. For each household, the states of charge they leave
+        for ``step`` (None when they do not reach the step before it), or the error its readings raise
+        (returned, so that the caller names the first household's in its own order)."""
         out: dict[HouseholdId, tuple[float, float] | ReplayError | None] = {}
         measured: dict[HouseholdId, list[tuple[int, float, float]]] = {}
         for household, theirs in readings.items():
@@ -201,7 +192,7 @@ class History:
         return out
 
     def plan_corrections(self, readings: Sequence[tuple[HouseholdId, MeterReading]]) -> Planned:
-        """The corrections for ``readings`` (checked by ``check_readings``), step by step, and each
+        """The corrections for ``readings`` (checked by ``check_readings_of``), step by step, and each
         household's cost change; nothing changes.
 
         Each step read is balanced again as a whole: the households read for it settle with their readings

@@ -29,6 +29,7 @@ PRICE_TOLERANCE = 1e-9
 """Slack in price comparisons ($/kWh)."""
 MONEY_TOLERANCE = 1e-9
 """Slack in money sums ($)."""
+_SETTLED = len(SETTLEMENT_NUMBERS)
 OPTIMAL = "optimal"
 """The clearing status of a step the market cleared."""
 
@@ -47,6 +48,17 @@ class Validated:
     """What the corrections add to each household's bill (genesis order, $)."""
     metered: frozenset[tuple[HouseholdId, int]]
     """Which corrections settle a household's step against its meter (the others revise a row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """What the coordinator knows of a block it built and is about to sign: the offers in it, each checked
+    when it came (``coordinator.core.OfferBox``), and the corrections it planned from their meter readings
+    (``History.plan_corrections``). ``validate_contents`` takes them as they are instead of decoding the
+    offers and deriving the corrections again; every other rule is checked."""
+
+    offers: dict[HouseholdId, Offer]
+    planned: Planned
 
 
 def is_closing(block: Block, genesis: Genesis) -> bool:
@@ -85,9 +97,10 @@ def validate_contents(
     *,
     verify_offers: bool = False,
     transfers: TransferRule | None = None,
+    built: Built | None = None,
 ) -> Validated:
     """``validate_block`` but for who signed the block: what the coordinator checks of a block it is about
-    to sign."""
+    to sign (with ``built``, what it made the block from)."""
     h = block.height
     if block.chain_id != genesis.chain_id:
         raise ChainError(h, "other chain id")
@@ -98,7 +111,7 @@ def validate_contents(
     if not state.last_step < block.step <= genesis.steps:
         raise ChainError(h, f"step {block.step} does not follow step {state.last_step} within {genesis.steps}")
     ids = genesis.household_ids
-    offers = _check_offers(block, genesis, verifier if verify_offers else None)
+    offers = built.offers if built is not None else _check_offers(block, genesis, verifier if verify_offers else None)
     absent = set(block.absent)
     if len(absent) != len(block.absent) or absent - set(ids):
         raise ChainError(h, "absent list has duplicates or unknown households")
@@ -113,7 +126,13 @@ def validate_contents(
         corrections = block.decoded_corrections()
     except PeerError as exc:
         raise ChainError(h, f"bad settlement or correction: {exc}") from exc
-    planned = _check_corrections(block, history, offers, corrections, genesis, state)
+    if built is not None:
+        if corrections != built.planned.corrections:
+            raise ChainError(h, "corrections are not the ones planned")
+        _check_corrected_physics(h, history, corrections, genesis)
+        planned = built.planned
+    else:
+        planned = _check_corrections(block, history, offers, corrections, genesis, state)
     correction_costs = planned.costs
     soc = storage_for_step(state, corrections, history, block.step)
     if is_closing(block, genesis):
@@ -186,21 +205,36 @@ def _check_corrections(
             if abs(offer.soc_kwh - own) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - shared) > TOLERANCE_KWH:
                 raise ChainError(h, f"{hid}: offered with states of charge other than its meter readings leave")
             readings += [(hid, r) for r in offer.meter]
-    for c in corrections:
-        if c.household not in history.index or not history.is_open(c.step):
-            raise ChainError(h, f"correction of {c.household!r} for step {c.step}, which is not open")
-        member = genesis.members[history.index[c.household]]
-        settled = Settlement(c.household, "market", *[*c.numbers(), 0.0])
-        for problem in settlement_problems(settled, member.battery, member.shared_battery, genesis.dt_hours):
-            raise ChainError(h, f"{c.household} at step {c.step} as settled: {problem}")
-    for step, rows in history.rows_with(corrections).items():
-        record = history.steps[step]
-        for problem in community_problems(rows, record.import_kwh, record.export_kwh):
-            raise ChainError(h, f"step {step} as settled: {problem}")
+    _check_corrected_physics(h, history, corrections, genesis)
     planned = history.plan_corrections(readings)
     if corrections != planned.corrections:
         raise ChainError(h, "corrections do not follow from the meter readings")
     return planned
+
+
+def _check_corrected_physics(h: int, history: History, corrections: list[Correction], genesis: Genesis) -> None:
+    """Every correction is of an open step and keeps the physics, and so does each step as corrected. The
+    physics of all corrections is checked at once (``physics_flags``); a flagged one is said in full."""
+    index = [history.index.get(c.household, 0) for c in corrections]
+    rows = np.array([[*c.numbers(), 0.0] for c in corrections], dtype=np.float64)
+    table = SettlementTable(
+        tuple(c.household for c in corrections), ("market",) * len(corrections), rows.reshape(-1, _SETTLED)
+    )
+    at = np.array(index, dtype=np.int64)
+    own, shared = (b.take(at) for b in genesis.batteries)
+    suspect = physics_flags(table, own, shared, genesis.dt_hours).tolist()
+    for c, flagged in zip(corrections, suspect, strict=True):
+        if c.household not in history.index or not history.is_open(c.step):
+            raise ChainError(h, f"correction of {c.household!r} for step {c.step}, which is not open")
+        if flagged:
+            member = genesis.members[history.index[c.household]]
+            settled = Settlement(c.household, "market", *[*c.numbers(), 0.0])
+            for problem in settlement_problems(settled, member.battery, member.shared_battery, genesis.dt_hours):
+                raise ChainError(h, f"{c.household} at step {c.step} as settled: {problem}")
+    for step, step_rows in history.rows_with(corrections).items():
+        record = history.steps[step]
+        for problem in community_problems(step_rows, record.import_kwh, record.export_kwh):
+            raise ChainError(h, f"step {step} as settled: {problem}")
 
 
 def _check_closing(

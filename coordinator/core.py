@@ -22,7 +22,7 @@ from chain.messages import sign
 from chain.offers import Ack, Offer
 from chain.reading import check_offer
 from chain.state import ChainState, genesis_state
-from chain.validation import Validated, apply_block, storage_for_step, validate_block, validate_contents
+from chain.validation import Built, Validated, apply_block, storage_for_step, validate_block, validate_contents
 from optimizer.fairness import closing_transfers
 from optimizer.flows import Array, GridWindow, Mask
 from optimizer.market import Market, StepInputs, StepOutcome
@@ -41,19 +41,32 @@ class OfferBox:
 
     def add(self, env: Envelope, offer: Offer) -> None:
         """Keep a valid offer whose envelope was verified; raise a ``PeerError`` for anything else."""
-        check_offer(offer, self.genesis, self.step)
-        if offer.household in self.offers:
-            if self.offers[offer.household][0].raw == env.raw:
-                raise ReplayError(f"offer from {offer.household!r} for step {self.step} received twice")
-            raise ReplayError(f"second, different offer from {offer.household!r} for step {self.step}")
-        soc = self.history.check_readings(offer.household, offer.meter, self.step)
-        i = self.history.index[offer.household]
-        own, shared = soc if soc is not None else (self.state.soc[i], self.state.shared_soc[i])
-        if abs(offer.soc_kwh - own) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - shared) > TOLERANCE_KWH:
-            raise ReplayError(
-                f"offer from {offer.household!r} states charges other than its meter readings leave ({own}, {shared})"
-            )
-        self.offers[offer.household] = (env, offer)
+        self.add_all([(env, offer)])
+
+    def add_all(self, received: Sequence[tuple[Envelope, Offer]]) -> None:
+        """``add`` of several offers, their meter readings checked together (``History.check_readings_of``):
+        all are kept, or none and the first one's error in order is raised."""
+        batch: dict[HouseholdId, tuple[Envelope, Offer]] = {}
+        for env, offer in received:
+            check_offer(offer, self.genesis, self.step)
+            earlier = batch.get(offer.household) or self.offers.get(offer.household)
+            if earlier is not None:
+                if earlier[0].raw == env.raw:
+                    raise ReplayError(f"offer from {offer.household!r} for step {self.step} received twice")
+                raise ReplayError(f"second, different offer from {offer.household!r} for step {self.step}")
+            batch[offer.household] = (env, offer)
+        checked = self.history.check_readings_of({h: o.meter for h, (_, o) in batch.items()}, self.step)
+        for household, (_, offer) in batch.items():
+            soc = checked[household]
+            if isinstance(soc, ReplayError):
+                raise soc
+            i = self.history.index[household]
+            own, shared = soc if soc is not None else (self.state.soc[i], self.state.shared_soc[i])
+            if abs(offer.soc_kwh - own) > TOLERANCE_KWH or abs(offer.shared_soc_kwh - shared) > TOLERANCE_KWH:
+                raise ReplayError(
+                    f"offer from {household!r} states charges other than its meter readings leave ({own}, {shared})"
+                )
+        self.offers.update(batch)
 
     def complete(self) -> bool:
         return len(self.offers) == len(self.genesis.members)
@@ -158,8 +171,9 @@ class CoordinatorCore:
     def seal(self, box: OfferBox, window: GridWindow | None, key: SigningKey) -> tuple[Envelope, Block]:
         """The signed block for the box's step: a cleared step, or the closing block after the last.
 
-        A cleared block is checked by the rules before it is returned: one that breaks a rule falls back to
-        the baseline policy (``Market.fallback``), as does a clearing that fails, so the run goes on."""
+        A cleared block is checked by the rules before it is returned (its offers and corrections taken as
+        checked and planned here, ``chain.validation.Built``): one that breaks a rule falls back to the
+        baseline policy (``Market.fallback``), as does a clearing that fails, so the run goes on."""
         g = self.genesis
         offers = {o.household: o for _, o in box.in_order()}
         planned = self.history.plan_corrections([(o.household, r) for o in offers.values() for r in o.meter])
@@ -177,7 +191,8 @@ class CoordinatorCore:
         env, block = self._sign(sealed, outcome)
         if not outcome.fallback:
             try:
-                self._checked = (env, validate_contents(self.state, self.history, block, self.genesis))
+                built = Built(offers, planned)
+                self._checked = (env, validate_contents(self.state, self.history, block, g, built=built))
             except ChainError as exc:
                 outcome = self.market.fallback(inputs, f"the cleared step breaks a rule: {exc.reason}", outcome.status)
                 env, block = self._sign(sealed, outcome)

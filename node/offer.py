@@ -3,9 +3,11 @@ meter measured in the earlier steps not yet settled against the meter."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from chain.genesis import Genesis
+from chain.genesis import Genesis, HouseholdId
 from chain.history import History
 from chain.offers import READINGS_PER_OFFER, Offer
 from chain.state import ChainState
@@ -29,28 +31,51 @@ def build_offer(
     ``t + offset`` (``offset`` steps of its past before the run). The closing step (``genesis.steps``)
     forecasts nothing; it only carries the last meter readings.
     """
+    return build_offers(genesis, state, history, {index: series}, step, forecaster, offset)[0]
+
+
+def build_offers(
+    genesis: Genesis,
+    state: ChainState,
+    history: History,
+    series: Mapping[int, tuple[Array, Array]],
+    step: int,
+    forecaster: str,
+    offset: int = 0,
+) -> list[Offer]:
+    """``build_offer`` of several households (by index, with their series), in the mapping's order: their
+    meter readings computed together (``History.readings_of``, each number as one household's alone)."""
     steps_per_day = max(1, round(24 / genesis.dt_hours))
-    production, consumption = series
-    if step < genesis.steps:
-        at = step + offset
-        p = forecast(forecaster, production, at, genesis.horizon, steps_per_day)
-        c = forecast(forecaster, consumption, at, genesis.horizon, steps_per_day)
-    else:
-        p = c = np.zeros(genesis.horizon)
-    first = int(history.metered_through[index]) + 1
-    last = min(step, first + READINGS_PER_OFFER)
-    household = genesis.members[index].household
-    measured = [(s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)]
-    meter, (own, shared) = history.readings(household, measured)
-    if last != step or not meter:
-        own, shared = state.soc[index], state.shared_soc[index]
-    return Offer(
-        chain_id=genesis.chain_id,
-        step=step,
-        household=household,
-        soc_kwh=own,
-        shared_soc_kwh=shared,
-        production_kwh=np.maximum(p, 0.0),
-        consumption_kwh=np.maximum(c, 0.0),
-        meter=tuple(meter),
-    )
+    measured: dict[HouseholdId, list[tuple[int, float, float]]] = {}
+    for index, (production, consumption) in series.items():
+        first = int(history.metered_through[index]) + 1
+        last = min(step, first + READINGS_PER_OFFER)
+        measured[genesis.members[index].household] = [
+            (s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)
+        ]
+    readings = history.readings_of(measured)
+    offers = []
+    for index, (production, consumption) in series.items():
+        household = genesis.members[index].household
+        if step < genesis.steps:
+            at = step + offset
+            p = forecast(forecaster, production, at, genesis.horizon, steps_per_day)
+            c = forecast(forecaster, consumption, at, genesis.horizon, steps_per_day)
+        else:
+            p = c = np.zeros(genesis.horizon)
+        meter, (own, shared) = readings[household]
+        if not meter or meter[-1].step != step - 1:
+            own, shared = state.soc[index], state.shared_soc[index]
+        offers.append(
+            Offer(
+                chain_id=genesis.chain_id,
+                step=step,
+                household=household,
+                soc_kwh=own,
+                shared_soc_kwh=shared,
+                production_kwh=np.maximum(p, 0.0),
+                consumption_kwh=np.maximum(c, 0.0),
+                meter=tuple(meter),
+            )
+        )
+    return offers

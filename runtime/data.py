@@ -129,8 +129,9 @@ def load_households(
             raise InputError(f"{path}: unknown household id(s) {', '.join(map(repr, unknown))}")
     factor, split = _resample_factor(dt_hours, data_dt_hours)
     prod_rows, cons_rows = [], []
+    parts = {str(key): part for key, part in df[df["id"].isin(ids)].groupby("id", sort=False)}  # one pass
     for hid in ids:
-        part = df[df["id"] == hid].sort_values("step")
+        part = parts[hid].sort_values("step")
         step_values = part["step"].to_numpy()
         expected = np.arange(step_values.size)
         if step_values.size == 0 or not np.array_equal(step_values, expected):

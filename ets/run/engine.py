@@ -16,7 +16,7 @@ from chain.messages import sign
 from chain.offers import Ack
 from coordinator.core import CoordinatorCore
 from ets.run.layout import RunLayout
-from node.offer import build_offer
+from node.offer import build_offers
 from runtime.data import run_data
 from runtime.grid import GridSeries
 from runtime.market_setup import market_for
@@ -43,13 +43,12 @@ def simulate(
     offset = genesis.start_step - data.first_step
     core = CoordinatorCore(genesis, market_for(genesis, params), params.optimizer.settlement_rule)
     kind = params.forecaster.kind
+    series = {i: (data.production[i], data.consumption[i]) for i in range(len(keys))}
     with Ledger.open(layout.coordinator_ledger) as ledger:
         for step in range(genesis.steps + 1):
             box = core.open(step)
-            for i, key in enumerate(keys):
-                series = (data.production[i], data.consumption[i])
-                offer = build_offer(genesis, core.state, core.history, i, step, series, kind, offset)
-                box.add(sign(offer, key), offer)
+            offers = build_offers(genesis, core.state, core.history, series, step, kind, offset)
+            box.add_all([(sign(offer, key), offer) for offer, key in zip(offers, keys, strict=True)])
             window = grid.window(step, genesis.horizon) if step < genesis.steps else None
             env, block = core.seal(box, window, coordinator_key)
             core.accept(env, block)

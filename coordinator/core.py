@@ -80,16 +80,21 @@ class AckBox:
     """Acknowledgements waiting to be carried by the next blocks: (household, signed ack) in arrival order."""
 
     pending: list[tuple[HouseholdId, bytes]] = field(default_factory=list)
-    seen: set[tuple[HouseholdId, int]] = field(default_factory=set)
+    seen: dict[HouseholdId, bytearray] = field(default_factory=dict)
+    """Each household's acknowledged heights, one bit per height of the ledger: a year of 10 households
+    (35,041 blocks) takes 44 kB."""
 
     def add(self, env: Envelope, ack: Ack, history: History) -> None:
         """Keep a verified ack that names a block of this ledger, once per household and height."""
         if not 0 <= ack.height < len(history.hashes) or history.hash_at(ack.height) != ack.block_hash:
             raise ReplayError(f"ack from {ack.household!r} names no block of this ledger at height {ack.height}")
-        key = (ack.household, ack.height)
-        if key in self.seen:
+        bits = self.seen.setdefault(ack.household, bytearray())
+        byte, bit = divmod(ack.height, 8)
+        if byte >= len(bits):
+            bits.extend(bytes(byte + 1 - len(bits)))  # never beyond the ledger's height
+        if bits[byte] >> bit & 1:
             raise ReplayError(f"duplicate ack from {ack.household!r} for height {ack.height}")
-        self.seen.add(key)
+        bits[byte] |= 1 << bit
         self.pending.append((ack.household, env.raw))
 
     def take(self) -> tuple[bytes, ...]:

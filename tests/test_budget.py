@@ -112,3 +112,34 @@ def _household(raw: bytes, genesis: Genesis) -> str:
     _, ack = read_signed(raw, genesis, None, frozenset({Ack.KIND}))
     assert isinstance(ack, Ack)
     return ack.household
+
+
+def test_the_coordinator_takes_each_households_ack_of_a_height_once_in_one_bit(run: Path) -> None:
+    """What refuses a second ack of a height is one bit per household and height of the ledger, so a
+    year's acks cost the coordinator kilobytes; acks in any order are each taken once."""
+    from chain.errors import ReplayError
+
+    layout = RunLayout(run)
+    genesis = Genesis.load(layout.genesis)
+    verifier = Verifier()
+    state, history = genesis_state(genesis), History(genesis)
+    for raw in read_records(layout.coordinator_ledger):
+        env, block = read_block(raw, genesis, verifier)
+        state = apply_block(state, history, env, block, validate_block(state, history, env, block, genesis, verifier))
+    heights = len(history.hashes)
+    acks = AckBox()
+    for hid in ("h01", "h02"):
+        key = SigningKey.load(layout.key(hid))
+        order = [*range(heights - 1, -1, -2), *range(heights - 2, -1, -2)]  # the last first, then every other
+        for height in order:
+            ack = Ack(genesis.chain_id, height, hid, height, history.hash_at(height))
+            acks.add(sign(ack, key), ack, history)
+        for height in (0, heights // 2, heights - 1):
+            ack = Ack(genesis.chain_id, height, hid, height, history.hash_at(height))
+            with pytest.raises(ReplayError, match=f"duplicate ack from '{hid}' for height {height}"):
+                acks.add(sign(ack, key), ack, history)
+        beyond = Ack(genesis.chain_id, heights, hid, heights, history.hash_at(heights - 1))
+        with pytest.raises(ReplayError, match="names no block"):
+            acks.add(sign(beyond, key), beyond, history)
+        assert len(acks.seen[hid]) == (heights + 7) // 8
+    assert len(acks.pending) == 2 * heights

@@ -12,8 +12,9 @@ import pytest
 
 from chain.genesis import BatterySpec
 from optimizer.clearing import Costs, MarketInputs, PoolModel, RingModel, Schedule
-from optimizer.clearing_lp import DirectPoolModel, DirectRingModel, build_clearing, redundant_volume_rows
+from optimizer.clearing_lp import DirectPoolModel, build_clearing, redundant_volume_rows
 from optimizer.flows import Storage
+from optimizer.ring_lp import DirectRingModel
 
 SCHEDULE_FIELDS = [f.name for f in dataclasses.fields(Schedule) if f.name not in ("edges", "marginal_price")]
 CASES = 24

@@ -32,9 +32,10 @@ from bench.tiled import write_tiled
 from chain.genesis import BatterySpec
 from ets.cli.common import PROJECT_ROOT
 from optimizer.blocking import Blocking
-from optimizer.clearing import Costs, MarketInputs, build_model
+from optimizer.clearing import build_model
 from optimizer.clearing_lp import build_clearing
 from optimizer.flows import Storage
+from optimizer.programme import Costs, MarketInputs
 from runtime.data import load_households
 from runtime.grid import grid_series
 from runtime.metadata import metadata_path, read_metadata

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import cvxpy as cp
 
-from optimizer.clearing import Costs, MarketInputs
 from optimizer.flows import Storage
+from optimizer.programme import Costs, MarketInputs
 
 
 def solve_loop_formulation(storage: Storage, x: MarketInputs, costs: Costs) -> float:

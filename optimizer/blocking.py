@@ -21,8 +21,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from optimizer.clearing import ClearingResult, MarketInputs
 from optimizer.flows import Array
+from optimizer.programme import ClearingResult, MarketInputs
 
 
 @dataclass(frozen=True, slots=True)

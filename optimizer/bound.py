@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.clearing import OPTIMAL, Costs, MarketInputs
 from optimizer.clearing_lp import build_clearing
 from optimizer.flows import Array, GridWindow, Storage
+from optimizer.programme import OPTIMAL, Costs, MarketInputs
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,30 +21,32 @@ The objective is ``c . x`` plus the constant ``c_p2p sum D_others``. Each step s
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
 
 from optimizer.blocking import BlockedClearing, Blocking
-from optimizer.clearing import (
+from optimizer.flows import Array, Mask, Storage
+from optimizer.lp_layout import Layout, check_inputs, coo, dynamics_rows, horizon_totals, storage_vectors
+from optimizer.lp_solvers import DIRECT_SOLVERS, Solution, Vectors, solve_direct
+from optimizer.programme import (
     MIN_DEFICIT_COST,
     OPTIMAL,
-    ClearingModel,
     ClearingResult,
     Costs,
     MarketInputs,
     Schedule,
     Units,
-    build_model,
     grid_limits,
     period_steps,
     pool_schedule,
     storage_first,
 )
-from optimizer.flows import Array, Mask, Storage
-from optimizer.lp_layout import Layout, check_inputs, coo, dynamics_rows, horizon_totals, storage_vectors
-from optimizer.lp_solvers import DIRECT_SOLVERS, Solution, Vectors, solve_direct
 from optimizer.ring_lp import DirectRingModel
+
+if TYPE_CHECKING:
+    from optimizer.clearing import ClearingModel
 
 PATHS = ("direct", "cvxpy")
 VOLUME_MARGIN = 1e-6
@@ -213,7 +215,7 @@ class DirectPoolModel:
         return horizon_totals(self.last, self.layout, "U", "K")
 
 
-Clearing = ClearingModel | DirectPoolModel | DirectRingModel | BlockedClearing
+Clearing: TypeAlias = "ClearingModel | DirectPoolModel | DirectRingModel | BlockedClearing"
 
 
 def build_clearing(
@@ -244,5 +246,7 @@ def build_clearing(
     elif path == "direct" and solver in DIRECT_SOLVERS and topology == "ring":
         model = DirectRingModel(storage, h, dt_hours, costs, solver, neighbours, max_iterations, periods)
     else:
+        from optimizer.clearing import build_model  # CVXPY is imported only where a clearing goes through it
+
         model = build_model(storage, h, dt_hours, costs, solver, topology, neighbours, max_iterations, periods)
     return model if blocking is None or periods is None else BlockedClearing(model, blocking)

@@ -10,9 +10,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from optimizer.clearing import Costs, MarketInputs, Units
 from optimizer.flows import Array
 from optimizer.lp_solvers import Solution
+from optimizer.programme import Costs, MarketInputs, Units
 
 
 @dataclass(frozen=True, slots=True)

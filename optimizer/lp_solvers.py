@@ -13,8 +13,8 @@ import numpy as np
 import piqp
 import scipy.sparse as sp
 
-from optimizer.clearing import FALLBACK_SOLVER, OPTIMAL, SOLVER_OPTIONS
 from optimizer.flows import Array, Mask
+from optimizer.programme import FALLBACK_SOLVER, OPTIMAL, SOLVER_OPTIONS
 
 DIRECT_SOLVERS = ("PIQP", "CLARABEL")
 """Solvers the direct path hands its matrices to; any other runs through CVXPY."""

@@ -16,10 +16,10 @@ from chain.alone import act_alone, alone_settlements
 from chain.blocks import Settlement, Trade, fallback_reason
 from optimizer.baseline import baseline_step
 from optimizer.blocking import Blocking
-from optimizer.clearing import OPTIMAL, ClearingResult, Costs, MarketInputs
 from optimizer.clearing_lp import Clearing, build_clearing
 from optimizer.flows import Array, GridWindow, Mask, Storage
 from optimizer.pricing import PriceInputs, fair_range, p2p_price
+from optimizer.programme import OPTIMAL, ClearingResult, Costs, MarketInputs
 from optimizer.settlement import (
     PlannedStep,
     StepPrices,

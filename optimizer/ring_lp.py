@@ -9,9 +9,12 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-from optimizer.clearing import (
-    _SNAP,
+from optimizer.flows import Array, Storage
+from optimizer.lp_layout import Layout, check_inputs, coo, dynamics_rows, horizon_totals, storage_vectors
+from optimizer.lp_solvers import DIRECT_SOLVERS, Solution, Vectors, solve_direct
+from optimizer.programme import (
     OPTIMAL,
+    SNAP,
     ClearingResult,
     Costs,
     MarketInputs,
@@ -22,9 +25,6 @@ from optimizer.clearing import (
     ring_links,
     storage_first,
 )
-from optimizer.flows import Array, Storage
-from optimizer.lp_layout import Layout, check_inputs, coo, dynamics_rows, horizon_totals, storage_vectors
-from optimizer.lp_solvers import DIRECT_SOLVERS, Solution, Vectors, solve_direct
 
 
 class DirectRingModel:
@@ -138,7 +138,7 @@ class DirectRingModel:
         if not rows:
             return np.zeros(0)
         column = x[self.layout.block(name)].reshape(rows, self.horizon)[:, 0]
-        return np.where(column < _SNAP, 0.0, column)
+        return np.where(column < SNAP, 0.0, column)
 
     def _schedule(self, solution: Solution) -> Schedule:
         n, nu = self.n, self.units.count

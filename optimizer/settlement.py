@@ -18,8 +18,8 @@ import numpy as np
 from chain.blocks import Settlement, Trade
 from chain.delivery import Balanced, Position, balance, storage_range
 from chain.delivery import Storage as Stored
-from optimizer.clearing import Schedule
 from optimizer.flows import Array, Flows, Storage
+from optimizer.programme import Schedule
 
 DUST_KWH = 1e-7
 """Net P2P positions smaller than this are not traded (kWh)."""

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from chain.genesis import Genesis
-from optimizer.clearing import Costs
 from optimizer.flows import Storage
 from optimizer.market import Market, MarketConfig
+from optimizer.programme import Costs
 from runtime.params import Params
 
 

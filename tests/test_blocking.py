@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from optimizer.blocking import BlockedClearing, Blocking
-from optimizer.clearing import MarketInputs
 from optimizer.clearing_lp import build_clearing
+from optimizer.programme import MarketInputs
 from tests.test_clearing_paths import community, step
 
 

@@ -19,9 +19,9 @@ from chain.reading import read_block
 from chain.state import genesis_state
 from chain.validation import apply_block, validate_block
 from coordinator.core import CoordinatorCore
-from optimizer.clearing import Costs
 from optimizer.flows import GridWindow, Storage
 from optimizer.market import Market, MarketConfig
+from optimizer.programme import Costs
 
 H = 4
 SPEC = BatterySpec(5.0, 2.0, 0.95, 0.95, 1.0)

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from chain.genesis import BatterySpec
-from optimizer.clearing import Costs, MarketInputs, PoolModel, RingModel, Schedule
+from optimizer.clearing import PoolModel, RingModel
 from optimizer.clearing_lp import DirectPoolModel, build_clearing, redundant_volume_rows
 from optimizer.flows import Storage
+from optimizer.programme import Costs, MarketInputs, Schedule
 from optimizer.ring_lp import DirectRingModel
 
 SCHEDULE_FIELDS = [f.name for f in dataclasses.fields(Schedule) if f.name not in ("edges", "marginal_price")]

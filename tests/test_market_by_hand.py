@@ -16,9 +16,9 @@ import pytest
 
 from chain.blocks import Settlement
 from chain.genesis import BatterySpec
-from optimizer.clearing import Costs
 from optimizer.flows import GridWindow, Storage
 from optimizer.market import Market, MarketConfig, StepInputs, StepOutcome
+from optimizer.programme import Costs
 
 NO_BATTERY = BatterySpec(0.0, 0.0, 1.0, 1.0, 0.0)
 

@@ -12,8 +12,8 @@ from chain.alone import share_capacity
 from chain.energy import TOLERANCE_KWH, balance_residual
 from chain.genesis import BatterySpec
 from optimizer.baseline import baseline_step
-from optimizer.clearing import Schedule
 from optimizer.flows import Flows, Storage
+from optimizer.programme import Schedule
 from optimizer.settlement import PlannedStep, execute_step, schedule_trades, trade_volumes
 
 N = 4

@@ -131,6 +131,28 @@ def test_a_node_does_not_load_the_solver_or_a_dataframe_library() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_the_direct_clearing_and_the_coordinator_do_not_load_cvxpy() -> None:
+    """CVXPY states the model for the cvxpy path and the cross-checks; the default (direct) path, the
+    coordinator, the engine and the bound clear without importing it."""
+    code = """
+import sys
+import numpy as np
+import coordinator.service, ets.run.engine, ets.results.outcome, optimizer.bound
+from chain.genesis import BatterySpec
+from optimizer.clearing_lp import build_clearing
+from optimizer.flows import Storage
+from optimizer.programme import Costs, MarketInputs
+spec = BatterySpec(5.0, 2.5, 0.95, 0.95, 1.0)
+storage = Storage.from_specs([spec] * 3, [spec] * 3, 0.02)
+model = build_clearing(storage, 4, 0.25, Costs(0.01, 0.001, 5.0, 0.02), "PIQP", "pool", 2)
+h, ones = np.ones(4), np.ones((3, 4))
+inputs = MarketInputs(ones, 2 * ones, np.ones(3), np.ones(3), 0.3 * h, 0.05 * h, 10 * h, 10 * h, 0.1)
+print(model.solve(inputs).status, "cvxpy" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.split() == ["optimal", "False"]
+
+
 def test_results_csv_matches_the_ledger_with_corrections(persistence_run: Path) -> None:
     df = pd.read_csv(persistence_run / "optimized_results.csv")
     assert (df.groupby("step").size() == 5).all()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from chain.genesis import BatterySpec
-from optimizer.clearing import Costs, ring_links
 from optimizer.flows import GridWindow, Storage
 from optimizer.market import Market, MarketConfig, StepInputs
+from optimizer.programme import Costs, ring_links
 
 NONE = BatterySpec(0.0, 0.0, 1.0, 1.0, 0.0)
 BATTERY = BatterySpec(4.0, 2.0, 0.95, 0.95, 1.0)

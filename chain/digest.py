@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from chain import codec
 from chain.blocks import CORRECTION_NUMBERS, SETTLEMENT_NUMBERS, Block, MarketPrices, Settlement, Trade
+from chain.columns import SettlementTable
 from chain.finality import Finality, needed
 from chain.genesis import Genesis, HouseholdId
 from chain.offers import Ack
@@ -78,20 +79,22 @@ class Digest:
             row = self._steps[c.step].numbers[self._index[c.household]]
             for name in CORRECTION_NUMBERS:
                 row[_COLUMN[name]] = getattr(c, name)
-        settlements = block.decoded_settlements()
+        table = SettlementTable.decode(block.settlements)
+        position = {h: i for i, h in enumerate(table.households)}
         if block.step == self.genesis.steps:
-            transfers = {s.household: s.transfer for s in settlements}
-            self._closing = np.array([transfers.get(h, 0.0) for h in self.genesis.household_ids])
+            transfers = table.column("transfer")
+            self._closing = np.array(
+                [transfers[position[h]] if h in position else 0.0 for h in self.genesis.household_ids]
+            )
             return
-        by_household = {s.household: s for s in settlements}
-        rows = [by_household[h] for h in self.genesis.household_ids]
+        order = [position[h] for h in self.genesis.household_ids]
         self._steps[block.step] = _Step(
             block.prices,
             block.import_capacity_kw,
             block.export_capacity_kw,
             tuple(block.trades),
-            tuple(s.mode for s in rows),
-            np.array([s.numbers() for s in rows], dtype=np.float64).reshape(len(rows), len(SETTLEMENT_NUMBERS)),
+            tuple(table.modes[i] for i in order),
+            table.numbers[order],  # a copy in genesis order (corrections change it in place)
         )
 
     def _add_finality(self, height: int, block: Block) -> None:

@@ -153,26 +153,30 @@ def compare_blocking(
     """Each move-blocking setting (fine steps x block length) against the exact horizon: median ms per step
     of the direct path at each N (H=96) and the closed-loop regret of an ``ets simulate`` of ``run_steps``
     steps of the shipped default community (or of the shipped data tiled to ``run_households``): (its cost
-    - the exact run's) / |the exact run's| (and / the baseline's cost)."""
+    - the exact run's) / |the exact run's| (and / the baseline's cost). ``run_steps`` 0: times only."""
     with tempfile.TemporaryDirectory() as tmp:
         base = None
-        if run_households != Params().household.max_households:
+        if run_steps and run_households != Params().household.max_households:
             base = write_tiled(run_households, run_steps, Path(tmp) / "tiled")[1]
-        exact, baseline = closed_loop_cost(1, 1, run_steps, Path(tmp), base)
-        print(
-            f"closed loop: {run_steps} steps of {run_households} households, exact cost ${exact:.4f}, "
-            f"baseline ${baseline:.4f}"
-        )
+        exact = baseline = 0.0
+        if run_steps:
+            exact, baseline = closed_loop_cost(1, 1, run_steps, Path(tmp), base)
+            print(
+                f"closed loop: {run_steps} steps of {run_households} households, exact cost ${exact:.4f}, "
+                f"baseline ${baseline:.4f}"
+            )
         columns = " | ".join(f"N={n} ms per step" for n in sizes)
         print(f"| fine x block | periods | {columns} | regret | of baseline |")
         print("|---|---|" + "---|" * len(sizes) + "---|---|")
         for fine, block in settings:
             blocking = Blocking(96, fine, block)
             times = [bench_path(n, 96, steps, "direct", blocking=blocking)[0] * 1000 for n in sizes]
-            cost = exact if blocking.exact else closed_loop_cost(fine, block, run_steps, Path(tmp), base)[0]
-            regret, of_baseline = (cost - exact) / abs(exact), (cost - exact) / baseline
+            shares = "- | -"
+            if run_steps:
+                cost = exact if blocking.exact else closed_loop_cost(fine, block, run_steps, Path(tmp), base)[0]
+                regret, of_baseline = (cost - exact) / abs(exact), (cost - exact) / baseline
+                shares = f"{regret * 100:.3f}% | {of_baseline * 100:.3f}%"
             cells = " | ".join(f"{t:.1f}" for t in times)
-            shares = f"{regret * 100:.3f}% | {of_baseline * 100:.3f}%"
             print(f"| {fine} x {block} | {blocking.periods.size} | {cells} | {shares} |", flush=True)
 
 
@@ -198,7 +202,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=6, help="with --paths: steps solved (the first not timed)")
     parser.add_argument("--topology", default="pool", choices=("pool", "ring"), help="with --paths")
     parser.add_argument("--blocking", help="settings FINExBLOCK, comma-separated (1x1 is the exact horizon)")
-    parser.add_argument("--run-steps", type=int, default=672, help="with --blocking: closed-loop run length")
+    parser.add_argument(
+        "--run-steps", type=int, default=672, help="with --blocking: closed-loop run length (0: times only)"
+    )
     parser.add_argument(
         "--run-households", type=int, default=10, help="with --blocking: the closed-loop run's households (tiled)"
     )

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TextIO
 
 from chain.control import Beacon, Bye, End, GetBlocks, Hello, Peer, Start, StepOpen
 from chain.crypto import SigningKey, Verifier
@@ -167,6 +168,7 @@ class Coordinator:
         self.drops = Drops(log, self.params.network.max_bad_frames)
         self.metrics: list[StepMetrics] = []
         self._metrics_written = 0
+        self._metrics_out: TextIO | None = None
         self.stopping = False
         self._started = False
         self._beacons = 0
@@ -452,23 +454,27 @@ class Coordinator:
             return 1
         finally:
             self._write_metrics()
+            if self._metrics_out is not None:
+                self._metrics_out.close()
             transport.close()
             self.ledger.close()
 
     def _write_metrics(self) -> None:
         """Append the steps' metrics not written yet to the metrics file (its header only when the file is
         new or empty), flushed: a restarted coordinator adds its steps to the ones before, and a kill loses
-        none that were sealed."""
+        none that were sealed. The file stays open for the run."""
         path = self.config.metrics_file
         if path is None or self._metrics_written >= len(self.metrics):
             return
         names = list(StepMetrics.__dataclass_fields__)
-        with path.open("a", newline="") as f:
-            writer = csv.writer(f)
-            if f.tell() == 0:
-                writer.writerow(names)
-            for m in self.metrics[self._metrics_written :]:
-                writer.writerow([getattr(m, n) for n in names])
+        if self._metrics_out is None:
+            self._metrics_out = path.open("a", newline="")
+            if self._metrics_out.tell() == 0:
+                csv.writer(self._metrics_out).writerow(names)
+        writer = csv.writer(self._metrics_out)
+        for m in self.metrics[self._metrics_written :]:
+            writer.writerow([getattr(m, n) for n in names])
+        self._metrics_out.flush()
         self._metrics_written = len(self.metrics)
 
     def stop(self, signum: int, frame: FrameType | None) -> None:

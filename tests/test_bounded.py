@@ -122,7 +122,7 @@ def _flood_both(cluster: Cluster, targets: dict[str, str]) -> tuple[dict[str, Fl
 
 
 def test_a_flood_of_large_forged_frames_stays_within_the_documented_bound(tmp_path: Path) -> None:
-    with Cluster(tmp_path, steps=400) as cluster:
+    with Cluster(tmp_path, steps=800) as cluster:
         layout = cluster.layout
         sync = re.search(r"sync (tcp://\S+)", layout.log("h01").read_text())
         assert sync is not None

@@ -3,9 +3,9 @@
     uv run python bench/cluster.py                       # N = 10, 50, 100, 200 x 96 steps
     uv run python bench/cluster.py --sizes 10 50 --steps 48
 
-It tiles the shipped community (40 households) up to the largest N for the default run's window (each
-copy beyond the 40 scaled by a seeded factor in [0.7, 1.3], its community-battery share divided so
-the shares still add up), then for each N
+It tiles the shipped community (40 households) up to the largest N for the default run's window
+(``bench.tiled``: each copy beyond the 40 scaled by a seeded factor in [0.7, 1.3], its community-battery
+share divided so the shares still add up), then for each N
 runs the real launcher (``ets.run.launcher.run_cluster``: one process per household, loopback ZeroMQ) and
 reports: wall time from launch to the last process gone, step latency p50 and p99 (announcement to
 published block, from the coordinator's metrics), bytes per step through the coordinator, the largest
@@ -28,12 +28,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.tiled import write_tiled_data
 from ets.run.launcher import run_cluster
 from ets.run.workflow import prepare_run
 from runtime.params import Params
 
 TICKS = os.sysconf("SC_CLK_TCK")
-SHIPPED = Path(__file__).resolve().parents[1] / "household_dbs" / "community40_15min.parquet"
 
 
 def _children() -> dict[int, str]:
@@ -89,37 +89,6 @@ class Sampler(threading.Thread):
             time.sleep(0.2)
 
 
-def tiled_community(n: int, steps: int, out: Path) -> Path:
-    """The shipped households tiled to ``n`` for the default window (with a day before and a horizon after),
-    renumbered so that the run starts at step 96 of the file."""
-    import numpy as np
-    import pandas as pd
-
-    start = Params().simulation.start_step
-    first, last = start - 96, start + steps + 2 * 96
-    src = pd.read_parquet(SHIPPED)
-    src = src[(src["step"] >= first) & (src["step"] < last)]
-    meta = pd.read_csv(SHIPPED.with_name(SHIPPED.stem + ".meta.csv"))
-    ids = list(meta["id"])
-    rng = np.random.default_rng(7)
-    frames, rows = [], []
-    for i in range(n):
-        base = ids[i % len(ids)]
-        scale = 1.0 if i < len(ids) else float(rng.uniform(0.7, 1.3))
-        part = src[src["id"] == base].copy()
-        part["id"] = f"h{i + 1:03d}"
-        part["step"] -= first  # the file starts a day before the run: run start step 96
-        part[["production", "consumption"]] *= scale
-        frames.append(part)
-        row = meta[meta["id"] == base].iloc[0].copy()
-        row["id"] = f"h{i + 1:03d}"
-        row["community_battery_share"] *= len(ids) / max(n, len(ids))
-        rows.append(row)
-    pd.concat(frames).to_parquet(out, index=False)
-    pd.DataFrame(rows).to_csv(out.with_name(out.stem + ".meta.csv"), index=False)
-    return out
-
-
 def one(n: int, steps: int, data: Path, root: Path) -> dict[str, float]:
     tree = {
         "simulation": {"steps": steps, "start_step": 96},
@@ -168,7 +137,9 @@ def main() -> None:
         root = Path(tmp)
         data = args.data
         if data is None:
-            data = tiled_community(max(args.sizes), args.steps, root / "community.parquet")
+            start = Params().simulation.start_step  # the file starts a day before the run: run start step 96
+            last = start + args.steps + 2 * 96
+            data = write_tiled_data(max(args.sizes), start - 96, last, root / "community.parquet", seed=7)
         head = "| households | wall s | step p50 ms | step p99 ms | kB per step | node RSS median / max MB |"
         print(head + " coordinator CPU s/step | nodes CPU s/step | absent |")
         print("|---|---|---|---|---|---|---|---|---|")

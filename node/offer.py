@@ -12,7 +12,7 @@ from chain.history import History
 from chain.offers import READINGS_PER_OFFER, Offer
 from chain.state import ChainState
 from optimizer.flows import Array
-from optimizer.forecast import forecast
+from optimizer.forecast import forecasts
 
 
 def build_offer(
@@ -54,15 +54,15 @@ def build_offers(
             (s, float(production[s + offset]), float(consumption[s + offset])) for s in range(first, last)
         ]
     readings = history.readings_of(measured)
+    if step < genesis.steps:
+        both = [s for pair in series.values() for s in pair]
+        expected = forecasts(forecaster, both, step + offset, genesis.horizon, steps_per_day)
+    else:
+        expected = [np.zeros(genesis.horizon)] * (2 * len(series))
     offers = []
-    for index, (production, consumption) in series.items():
+    for i, index in enumerate(series):
         household = genesis.members[index].household
-        if step < genesis.steps:
-            at = step + offset
-            p = forecast(forecaster, production, at, genesis.horizon, steps_per_day)
-            c = forecast(forecaster, consumption, at, genesis.horizon, steps_per_day)
-        else:
-            p = c = np.zeros(genesis.horizon)
+        p, c = expected[2 * i], expected[2 * i + 1]
         meter, (own, shared) = readings[household]
         if not meter or meter[-1].step != step - 1:
             own, shared = state.soc[index], state.shared_soc[index]

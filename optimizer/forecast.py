@@ -115,6 +115,52 @@ def profile_blend(past: Array, horizon: int, steps_per_day: int) -> Array:
     return result
 
 
+def profile_blends(pasts: Array, horizon: int, steps_per_day: int) -> Array:
+    """``profile_blend`` of each row of ``pasts`` (K series of one length) at once, row ``k`` of the result
+    bit for bit ``profile_blend(pasts[k], ...)``: the same operations in the same order, a series' sums
+    over its days taken one day after the other and its sums over a day along the day, as there."""
+    spd = steps_per_day
+    k, size = pasts.shape
+    days = min(PROFILE_DAYS, size // spd) if spd > 0 else 0
+    if days == 0 or k == 0:
+        return np.array([profile_blend(row, horizon, steps_per_day) for row in pasts]).reshape(k, horizon)
+    m = np.asarray(pasts[:, size - days * spd :], dtype=np.float64).reshape(k, days, spd)
+    lead = np.arange(horizon)
+    at = lead % spd
+    out = np.empty((k, horizon), dtype=np.float64)
+    solar = np.count_nonzero(m == 0.0, axis=(1, 2)) >= SOLAR_ZERO_SHARE * (days * spd)
+    if solar.any():
+        s = m[solar]
+        weights = SOLAR_DAY_WEIGHT ** np.arange(days - 1, -1, -1, dtype=np.float64)
+        profile = np.add.reduce(weights[None, :, None] * s, axis=1) / weights.sum()
+        recent = min(SOLAR_RECENT_STEPS, spd)
+        expected = np.add.reduce(profile[:, spd - recent :], axis=1)
+        got = np.add.reduce(s[:, -1, spd - recent :], axis=1)
+        ratio = np.clip(np.divide(got, expected, out=np.ones_like(got), where=expected > 1e-9), 0.0, SOLAR_RATIO_MAX)
+        total = np.add.reduce(profile, axis=1)
+        day = np.add.reduce(s[:, -1], axis=1)
+        day_ratio = np.clip(np.divide(day, total, out=np.ones_like(day), where=total > 1e-9), 0.0, SOLAR_RATIO_MAX)
+        settled = 1.0 + SOLAR_DAY_PERSISTENCE * (day_ratio - 1.0)
+        fade = SOLAR_RATIO_DECAY ** (lead + 1.0)
+        out[solar] = profile[:, at] * (settled[:, None] + (ratio - settled)[:, None] * fade[None, :])
+    if not solar.all():
+        load = m[~solar]
+        profile = load.mean(axis=1)
+        anomaly = load[:, -1, -1] - profile[:, -1]
+        out[~solar] = profile[:, at] + anomaly[:, None] * LOAD_ANOMALY_DECAY ** (lead + 1.0)
+    result: Array = np.maximum(out, 0.0)
+    return result
+
+
+def forecasts(kind: str, series: list[Array], index: int, horizon: int, steps_per_day: int) -> list[Array]:
+    """``forecast`` of several series at one index; ``profile_blend`` computes them together
+    (``profile_blends``), with the same bits."""
+    if kind == "profile_blend" and len(series) > 1 and len({s.size for s in series}) == 1:
+        first = max(0, index - PROFILE_DAYS * steps_per_day)  # the days it looks at, whatever the past's length
+        return list(profile_blends(np.stack([s[first:index] for s in series]), horizon, steps_per_day))
+    return [forecast(kind, s, index, horizon, steps_per_day) for s in series]
+
+
 def forecast(kind: str, series: Array, index: int, horizon: int, steps_per_day: int) -> Array:
     """The forecast of ``series`` from ``index`` on; only ``perfect`` looks at ``series[index:]``."""
     if kind == "perfect":

@@ -12,9 +12,11 @@ from optimizer.forecast import (
     SOLAR_DAY_PERSISTENCE,
     SOLAR_RATIO_DECAY,
     forecast,
+    forecasts,
     perfect_forecast,
     persistence,
     profile_blend,
+    profile_blends,
     seasonal_naive,
 )
 from optimizer.forecast_skill import forecast_errors, skill_summary, summary_issue_stride
@@ -108,6 +110,33 @@ def test_profile_blend_with_any_past(n: int) -> None:
 
 def test_profile_blend_of_nothing_but_zeros() -> None:
     assert profile_blend(np.zeros(5 * SPD), 6, SPD).tolist() == [0.0] * 6
+
+
+@pytest.mark.parametrize("n", [0, 3, 95, 96, 97, 7 * 96 + 5, 40 * 96])
+def test_profile_blends_is_profile_blend_bit_for_bit(n: int) -> None:
+    """Series forecast together (``profile_blends``, the engine's and a node's way) carry exactly the bits of
+    each forecast alone: solar, load, night, all zeros, a cloudy last hour, a dark last day."""
+    rng = np.random.default_rng(n + 1)
+    day = np.maximum(np.sin(np.linspace(-np.pi, 2 * np.pi, 96)), 0.0)
+    days = n // 96 + 1
+    solar = (np.tile(day, days) * rng.uniform(0.2, 1.5, days * 96))[:n]
+    dark = solar.copy()
+    dark[-96:] = 0.0
+    rows = [solar, dark, rng.uniform(0.05, 2.0, n), np.zeros(n), solar * 1e-12, np.maximum(rng.normal(0, 1, n), 0)]
+    pasts = np.stack(rows)
+    for horizon in (1, 96, 200):
+        together = profile_blends(pasts, horizon, 96)
+        for k, row in enumerate(rows):
+            assert together[k].tobytes() == profile_blend(row, horizon, 96).tobytes(), (n, horizon, k)
+
+
+def test_profile_blends_on_the_shipped_data() -> None:
+    data = _shipped(10, 35)
+    series = [s for i in range(10) for s in (data.production[i], data.consumption[i])]
+    for index in range(0, 35 * 96, 37):
+        together = forecasts("profile_blend", series, index, 96, 96)
+        for k, s in enumerate(series):
+            assert together[k].tobytes() == forecast("profile_blend", s, index, 96, 96).tobytes(), (index, k)
 
 
 def _shipped(households: int, days: int):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from chain.errors import InputError
 from chain.genesis import Genesis, Member
 from optimizer.settlement import trades_for
 from runtime.atomic import write_atomic
+from runtime.csv_text import csv_text
 from runtime.tables import checked_numbers
 
 ORIGINAL_COLUMNS = (
@@ -177,7 +178,7 @@ def write_csv(frame: pd.DataFrame | Sequence[pd.DataFrame], path: Path) -> None:
     """Full float precision (repr), so that nothing is rounded away; written whole or not at all. A sequence
     of frames (``result_chunks``) is written one after the other, under one header."""
     frames = [frame] if isinstance(frame, pd.DataFrame) else list(frame) or [pd.DataFrame([], columns=list(COLUMNS))]
-    write_atomic(path, (f.to_csv(index=False, header=i == 0, float_format="%.17g") for i, f in enumerate(frames)))
+    write_atomic(path, (csv_text(f, header=i == 0) for i, f in enumerate(frames)))
 
 
 def read_csv(path: Path) -> pd.DataFrame:

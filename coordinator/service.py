@@ -15,18 +15,15 @@ its ledger: its barrier waits for the households' heartbeats, then opens the nex
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
 import os
 import signal
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
 
 from chain.control import Beacon, Bye, End, GetBlocks, Hello, Peer, Start, StepOpen
 from chain.crypto import SigningKey, Verifier
@@ -38,6 +35,7 @@ from chain.offers import Ack, Offer
 from chain.reading import read_block, read_signed
 from chain.state import ChainState
 from coordinator.core import CoordinatorCore, OfferBox
+from coordinator.metrics import MetricsLog, StepMetrics, restore_metrics, unmeasured
 from coordinator.transport import CoordinatorTransport
 from runtime.budget import Budget, catch_up_answer
 from runtime.curve import CurveIdentity
@@ -68,66 +66,6 @@ class CoordinatorConfig:
     secure: bool = False
     heartbeat: Path | None = None
     exit_with_parent: bool = False
-
-
-@dataclass
-class StepMetrics:
-    step: int
-    latency_ms: float
-    solve_ms: float
-    offers: int
-    absent: int
-    bytes_in: int
-    bytes_out: int
-    block_bytes: int
-    rejected: int
-
-
-MEASURED = ("latency_ms", "solve_ms", "bytes_in", "bytes_out", "rejected")
-"""What only the process that sealed a step measured; empty in a row restored from the ledger."""
-
-
-def unmeasured(step: int, offers: int, absent: int, block_bytes: int) -> StepMetrics:
-    """A step's metrics as its block alone gives them (what was measured is NaN)."""
-    nan = math.nan
-    return StepMetrics(step, nan, nan, offers, absent, 0, 0, block_bytes, 0)
-
-
-def _metrics_row(m: StepMetrics) -> list[object]:
-    values = [getattr(m, n) for n in StepMetrics.__dataclass_fields__]
-    if math.isnan(m.latency_ms):
-        return ["" if n in MEASURED else v for n, v in zip(StepMetrics.__dataclass_fields__, values, strict=True)]
-    return values
-
-
-def restore_metrics(path: Path, sealed: Sequence[StepMetrics]) -> None:
-    """Make ``path`` hold a row for every block of the ledger, appending only: a torn last line (the
-    coordinator killed while writing it) is cut off, and a block sealed just before a kill, whose row was
-    never written, gets one from the block (offers, absent, its size; what was measured left empty)."""
-    if not path.exists():
-        if not sealed:
-            return
-        data = b""
-    else:
-        data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        data = data[: data.rfind(b"\n") + 1]
-        with path.open("r+b") as f:
-            f.truncate(len(data))
-    rows = list(csv.reader(data.decode("utf-8", "replace").splitlines()))
-    have = {row[0] for row in rows[1:] if row}
-    missing = [m for m in sealed if str(m.step) not in have]
-    if not missing:
-        return
-    with path.open("a", newline="") as f:
-        writer = csv.writer(f)
-        if not rows:
-            writer.writerow(list(StepMetrics.__dataclass_fields__))
-        for m in missing:
-            writer.writerow(_metrics_row(m))
-        f.flush()
-        os.fsync(f.fileno())
-    log.info("metrics restored from the ledger for %d step(s) sealed before a restart", len(missing))
 
 
 class Coordinator:
@@ -166,9 +104,7 @@ class Coordinator:
         self.last_seen: dict[HouseholdId, float] = {}
         self.byes: set[HouseholdId] = set()
         self.drops = Drops(log, self.params.network.max_bad_frames)
-        self.metrics: list[StepMetrics] = []
-        self._metrics_written = 0
-        self._metrics_out: TextIO | None = None
+        self.metrics = MetricsLog(cfg.metrics_file)
         self.stopping = False
         self._started = False
         self._beacons = 0
@@ -348,7 +284,7 @@ class Coordinator:
         if block.fallback:
             log.warning("step %d: the clearing fell back to the baseline policy: %s", step, block.fallback)
         outcome = self.core.last_outcome
-        self.metrics.append(
+        self.metrics.add(
             StepMetrics(
                 step,
                 (time.monotonic() - t0) * 1000,
@@ -361,7 +297,6 @@ class Coordinator:
                 self.rejected - rejected0,
             )
         )
-        self._write_metrics()
 
     def collect_offers(self, transport: CoordinatorTransport, step: int) -> OfferBox:
         """Open ``step`` and gather offers until every live household offered or the deadline passed.
@@ -453,29 +388,9 @@ class Coordinator:
             log.error("own block failed validation: %s", exc)
             return 1
         finally:
-            self._write_metrics()
-            if self._metrics_out is not None:
-                self._metrics_out.close()
+            self.metrics.close()
             transport.close()
             self.ledger.close()
-
-    def _write_metrics(self) -> None:
-        """Append the steps' metrics not written yet to the metrics file (its header only when the file is
-        new or empty), flushed: a restarted coordinator adds its steps to the ones before, and a kill loses
-        none that were sealed. The file stays open for the run."""
-        path = self.config.metrics_file
-        if path is None or self._metrics_written >= len(self.metrics):
-            return
-        names = list(StepMetrics.__dataclass_fields__)
-        if self._metrics_out is None:
-            self._metrics_out = path.open("a", newline="")
-            if self._metrics_out.tell() == 0:
-                csv.writer(self._metrics_out).writerow(names)
-        writer = csv.writer(self._metrics_out)
-        for m in self.metrics[self._metrics_written :]:
-            writer.writerow([getattr(m, n) for n in names])
-        self._metrics_out.flush()
-        self._metrics_written = len(self.metrics)
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True

@@ -14,7 +14,7 @@ import pandas as pd
 from chain.digest import Digest
 from chain.errors import InputError
 from chain.genesis import Genesis
-from coordinator.service import MEASURED
+from coordinator.metrics import MEASURED
 from ets.check.tables import VerifyError, check_csv_file, compare_frames, read_checked_csv
 from ets.results.outcome import COMPLETE, WITH_FAULTS
 from ets.run.layout import RunLayout

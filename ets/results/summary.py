@@ -151,7 +151,7 @@ def fallback_summary(fallbacks: Sequence[tuple[int, str]]) -> dict[str, Any]:
 
 def network_kpis(metrics: pd.DataFrame) -> dict[str, float | None]:
     """Over the steps measured: a row the coordinator restored from its ledger after a restart has no
-    latency, solve time or bytes (``coordinator.service.restore_metrics``); None where none was measured."""
+    latency, solve time or bytes (``coordinator.metrics.restore_metrics``); None where none was measured."""
     measured = metrics.dropna(subset=["latency_ms"])
 
     def percentile(column: str, q: float) -> float | None:

@@ -28,6 +28,9 @@ class StepMetrics:
     rejected: int
 
 
+FIELDS = tuple(StepMetrics.__dataclass_fields__)
+"""The metrics file's columns, in order."""
+
 MEASURED = ("latency_ms", "solve_ms", "bytes_in", "bytes_out", "rejected")
 """What only the process that sealed a step measured; empty in a row restored from the ledger."""
 
@@ -39,9 +42,9 @@ def unmeasured(step: int, offers: int, absent: int, block_bytes: int) -> StepMet
 
 
 def metrics_row(m: StepMetrics) -> list[object]:
-    values = [getattr(m, n) for n in StepMetrics.__dataclass_fields__]
+    values = [getattr(m, n) for n in FIELDS]
     if math.isnan(m.latency_ms):
-        return ["" if n in MEASURED else v for n, v in zip(StepMetrics.__dataclass_fields__, values, strict=True)]
+        return ["" if n in MEASURED else v for n, v in zip(FIELDS, values, strict=True)]
     return values
 
 
@@ -67,7 +70,7 @@ def restore_metrics(path: Path, sealed: Sequence[StepMetrics]) -> None:
     with path.open("a", newline="") as f:
         writer = csv.writer(f)
         if not rows:
-            writer.writerow(list(StepMetrics.__dataclass_fields__))
+            writer.writerow(FIELDS)
         for m in missing:
             writer.writerow(metrics_row(m))
         f.flush()
@@ -90,8 +93,8 @@ class MetricsLog:
         if self._out is None:
             self._out = self.path.open("a", newline="")
             if self._out.tell() == 0:
-                csv.writer(self._out).writerow(list(StepMetrics.__dataclass_fields__))
-        csv.writer(self._out).writerow([getattr(m, n) for n in StepMetrics.__dataclass_fields__])
+                csv.writer(self._out).writerow(FIELDS)
+        csv.writer(self._out).writerow(metrics_row(m))
         self._out.flush()
 
     def close(self) -> None:
